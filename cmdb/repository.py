@@ -1,0 +1,638 @@
+"""The only module that queries the CMDB's tables. Returns `cmdb.models` records.
+
+Every read that can reach tenant data takes a `Scope`: provider staff see every tenant, a
+customer contact only their own. Another tenant's row answers exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from piccolo.columns.combination import Combinable, Where
+from piccolo.engine.base import Engine
+from piccolo.query.methods.select import Count
+
+from cmdb import db
+from cmdb.models import (
+    CI,
+    BlackoutRecord,
+    ChangeWindowRecord,
+    CIClass,
+    CIStatus,
+    Criticality,
+    Customer,
+    HistoryEntry,
+    Person,
+    Relationship,
+    RelationshipType,
+    Role,
+    Scope,
+)
+from cmdb.tables import (
+    BlackoutTable,
+    ChangeWindowTable,
+    CISupportTable,
+    CITable,
+    CredentialTable,
+    CustomerTable,
+    GraphLogTable,
+    GraphRevisionTable,
+    HistoryTable,
+    KeySequenceTable,
+    PersonTable,
+    RelationshipTable,
+    SchedulerLeaseTable,
+)
+
+
+def engine() -> Engine:
+    return CITable._meta.db
+
+
+def _json(value: Any, default: Any) -> Any:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return json.loads(value) if value else default
+    return value
+
+
+def _utc(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+def _customer(row: Mapping[str, Any]) -> Customer:
+    return Customer(
+        id=row["id"],
+        key=row["key"],
+        name=row["name"],
+        is_provider=bool(row["is_provider"]),
+        timezone=row["timezone"],
+        holiday_region=row["holiday_region"],
+        calendar=_json(row["calendar"], {}),
+        sla=_json(row["sla"], {}),
+        version=row["version"],
+        created_at=_utc(row["created_at"]),
+    )
+
+
+async def provider() -> Customer | None:
+    rows = await CustomerTable.select().where(CustomerTable.is_provider.eq(True)).limit(1)
+    return _customer(rows[0]) if rows else None
+
+
+async def get_customer(scope: Scope, ref: int | str) -> Customer | None:
+    where = CustomerTable.id == ref if isinstance(ref, int) else CustomerTable.key == ref
+    rows = await CustomerTable.select().where(where)
+    if not rows or not scope.can_see(rows[0]["id"]):
+        return None
+    return _customer(rows[0])
+
+
+async def customers_by_ids(ids: Iterable[int]) -> dict[int, Customer]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = await CustomerTable.select().where(CustomerTable.id.is_in(wanted))
+    return {row["id"]: _customer(row) for row in rows}
+
+
+async def list_customers(scope: Scope, limit: int, offset: int) -> tuple[list[Customer], int]:
+    where: Combinable | None = None if scope.is_provider else CustomerTable.id == scope.tenant_id
+    query = CustomerTable.select().order_by(CustomerTable.key).limit(limit).offset(offset)
+    count = CustomerTable.count()
+    if where is not None:
+        query, count = query.where(where), count.where(where)
+    return [_customer(row) for row in await query], await count
+
+
+async def insert_customer(values: Mapping[str, Any]) -> int:
+    rows = await CustomerTable.insert(CustomerTable(**values)).returning(CustomerTable.id)
+    return int(rows[0]["id"])
+
+
+async def update_customer(customer_id: int, expected_version: int, values: Mapping[Any, Any]) -> bool:
+    rows = (
+        await CustomerTable.update({**values, CustomerTable.version: expected_version + 1})
+        .where((CustomerTable.id == customer_id) & (CustomerTable.version == expected_version))
+        .returning(CustomerTable.id)
+    )
+    return bool(rows)
+
+
+async def customer_key_exists(key: str) -> bool:
+    return bool(await CustomerTable.exists().where(CustomerTable.key == key))
+
+
+# --- people and credentials --------------------------------------------------------------
+
+
+def _person(row: Mapping[str, Any]) -> Person:
+    return Person(
+        id=row["id"],
+        username=row["username"],
+        name=row["name"],
+        tenant_id=row["tenant"],
+        roles=frozenset(Role(r) for r in _json(row["roles"], [])),
+        email=row["email"],
+        phone=row["phone"],
+        availability=row["availability"],
+        expertise=frozenset(_json(row["expertise"], [])),
+        active=bool(row["active"]),
+        version=row["version"],
+    )
+
+
+async def get_person(scope: Scope, ref: int | str) -> Person | None:
+    query = PersonTable.select()
+    query = query.where(PersonTable.id == ref) if isinstance(ref, int) else query.where(PersonTable.username == ref)
+    rows = await query
+    if not rows or not scope.can_see(rows[0]["tenant"]):
+        return None
+    return _person(rows[0])
+
+
+async def person_with_password(username: str) -> tuple[Person, str | None] | None:
+    rows = await PersonTable.select().where(PersonTable.username == username)
+    return (_person(rows[0]), rows[0]["password_hash"]) if rows else None
+
+
+async def people_by_ids(ids: Iterable[int]) -> dict[int, Person]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = await PersonTable.select().where(PersonTable.id.is_in(wanted))
+    return {row["id"]: _person(row) for row in rows}
+
+
+async def list_people(
+    scope: Scope, *, tenant_id: int | None, role: str | None, expertise: str | None, limit: int, offset: int
+) -> tuple[list[Person], int]:
+    conditions: list[Combinable] = []
+    if not scope.is_provider:
+        conditions.append(PersonTable.tenant == scope.tenant_id)
+    if tenant_id is not None:
+        conditions.append(PersonTable.tenant == tenant_id)
+    if role:
+        conditions.append(PersonTable.roles.like(f'%"{role}"%'))
+    if expertise:
+        conditions.append(PersonTable.expertise.like(f'%"{expertise}"%'))
+    query = PersonTable.select().order_by(PersonTable.username).limit(limit).offset(offset)
+    count = PersonTable.count()
+    if conditions:
+        query, count = query.where(*conditions), count.where(*conditions)
+    return [_person(row) for row in await query], await count
+
+
+async def insert_person(values: Mapping[str, Any]) -> int:
+    rows = await PersonTable.insert(PersonTable(**values)).returning(PersonTable.id)
+    return int(rows[0]["id"])
+
+
+async def username_exists(username: str) -> bool:
+    return bool(await PersonTable.exists().where(PersonTable.username == username))
+
+
+async def set_password_hash(person_id: int, password_hash: str) -> None:
+    await PersonTable.update({PersonTable.password_hash: password_hash}).where(PersonTable.id == person_id)
+
+
+async def insert_credential(token_hash: str, person_id: int, kind: str, now: dt.datetime, expires: dt.datetime) -> None:
+    await CredentialTable.insert(
+        CredentialTable(token_hash=token_hash, person=person_id, kind=kind, created_at=now, expires_at=expires)
+    )
+
+
+async def person_for_credential(token_hash: str, kind: str, now: dt.datetime) -> Person | None:
+    rows = await db.fetch(
+        engine(),
+        "SELECT p.* FROM credential c JOIN person p ON p.id = c.person "
+        "WHERE c.token_hash = ? AND c.kind = ? AND c.expires_at > ? AND p.active",
+        token_hash,
+        kind,
+        now if not db.is_sqlite(engine()) else now.isoformat(),
+    )
+    return _person(rows[0]) if rows else None
+
+
+async def delete_credential(token_hash: str) -> None:
+    await CredentialTable.delete().where(CredentialTable.token_hash == token_hash)
+
+
+# --- configuration items -----------------------------------------------------------------
+
+
+def _ci(row: Mapping[str, Any], support: Sequence[int] = ()) -> CI:
+    return CI(
+        id=row["id"],
+        tenant_id=row["tenant"],
+        name=row["name"],
+        ci_class=CIClass(row["ci_class"]),
+        status=CIStatus(row["status"]),
+        criticality=Criticality(row["criticality"]),
+        attributes=_json(row["attributes"], {}),
+        version=row["version"],
+        created_at=_utc(row["created_at"]),
+        updated_at=_utc(row["updated_at"]),
+        description=row["description"] or "",
+        owner_id=row["owner"],
+        support_ids=tuple(support),
+    )
+
+
+def _visible(scope: Scope) -> Combinable | None:
+    return None if scope.is_provider else (CITable.tenant == scope.tenant_id)
+
+
+async def find_ci(scope: Scope, ref: int | str, tenant_id: int | None = None) -> list[CI]:
+    """CIs matching an id or a name (a name may be qualified as CUSTOMER:name). Several come
+    back only when provider staff name a CI whose name several customers use."""
+    query = CITable.select()
+    if isinstance(ref, int):
+        query = query.where(CITable.id == ref)
+    else:
+        name = ref
+        if ":" in ref and tenant_id is None:
+            key, _, rest = ref.partition(":")
+            customer = await get_customer(scope, key)
+            if customer is not None:
+                tenant_id, name = customer.id, rest
+        query = query.where(CITable.name == name)
+        if tenant_id is not None:
+            query = query.where(CITable.tenant == tenant_id)
+    visible = _visible(scope)
+    if visible is not None:
+        query = query.where(visible)
+    rows = await query
+    if len(rows) == 1:
+        support = await support_of(rows[0]["id"])
+        return [_ci(rows[0], support)]
+    return [_ci(row) for row in rows]
+
+
+async def support_of(ci_id: int) -> list[int]:
+    rows = await CISupportTable.select(CISupportTable.person).where(CISupportTable.ci == ci_id)
+    return [row["person"] for row in rows]
+
+
+async def cis_by_ids(ids: Iterable[int]) -> dict[int, CI]:
+    """Unscoped on purpose: graph answers fetch their nodes here and the service redacts."""
+    wanted = list(set(ids))
+    found: dict[int, CI] = {}
+    for start in range(0, len(wanted), 5000):
+        chunk = wanted[start : start + 5000]
+        rows = await CITable.select().where(CITable.id.is_in(chunk))
+        found.update((row["id"], _ci(row)) for row in rows)
+    return found
+
+
+async def ci_tenants(ids: Iterable[int]) -> dict[int, int]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = await CITable.select(CITable.id, CITable.tenant).where(CITable.id.is_in(wanted))
+    return {row["id"]: row["tenant"] for row in rows}
+
+
+async def list_cis(
+    scope: Scope,
+    *,
+    tenant_id: int | None,
+    ci_class: str | None,
+    status: str | None,
+    q: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[CI], int]:
+    conditions: list[Combinable] = []
+    visible = _visible(scope)
+    if visible is not None:
+        conditions.append(visible)
+    if tenant_id is not None:
+        conditions.append(CITable.tenant == tenant_id)
+    if ci_class:
+        conditions.append(CITable.ci_class == ci_class)
+    if status:
+        conditions.append(CITable.status == status)
+    if q:
+        pattern = f"%{q}%"
+        conditions.append(CITable.name.ilike(pattern) | CITable.description.ilike(pattern))
+    query = CITable.select().order_by(CITable.name).order_by(CITable.id).limit(limit).offset(offset)
+    count = CITable.count()
+    if conditions:
+        query, count = query.where(*conditions), count.where(*conditions)
+    rows = await query
+    return [_ci(row) for row in rows], await count
+
+
+async def ci_name_taken(tenant_id: int, name: str, exclude_id: int | None = None) -> bool:
+    query = CITable.exists().where((CITable.tenant == tenant_id) & (CITable.name == name))
+    if exclude_id is not None:
+        query = query.where(CITable.id != exclude_id)
+    return bool(await query)
+
+
+async def insert_ci(values: Mapping[str, Any]) -> int:
+    rows = await CITable.insert(CITable(**values)).returning(CITable.id)
+    return int(rows[0]["id"])
+
+
+async def update_ci(ci_id: int, expected_version: int, values: Mapping[Any, Any]) -> bool:
+    rows = (
+        await CITable.update({**values, CITable.version: expected_version + 1})
+        .where((CITable.id == ci_id) & (CITable.version == expected_version))
+        .returning(CITable.id)
+    )
+    return bool(rows)
+
+
+async def replace_support(ci_id: int, person_ids: Sequence[int]) -> None:
+    await CISupportTable.delete().where(CISupportTable.ci == ci_id)
+    if person_ids:
+        await CISupportTable.insert(*[CISupportTable(ci=ci_id, person=p, role="support") for p in person_ids])
+
+
+async def all_nodes() -> list[tuple[int, int]]:
+    rows = await db.fetch(engine(), "SELECT id, tenant FROM ci")
+    return [(row["id"], row["tenant"]) for row in rows]
+
+
+# --- relationships -----------------------------------------------------------------------
+
+
+def _relationship(row: Mapping[str, Any]) -> Relationship:
+    return Relationship(
+        id=row["id"],
+        tenant_id=row["tenant"],
+        source_id=row["source"],
+        target_id=row["target"],
+        type=RelationshipType(row["type"]),
+        created_at=_utc(row["created_at"]),
+        note=row["note"] or "",
+    )
+
+
+async def get_relationship(scope: Scope, rel_id: int) -> Relationship | None:
+    rows = await RelationshipTable.select().where(RelationshipTable.id == rel_id)
+    if not rows or not scope.can_see(rows[0]["tenant"]):
+        return None
+    return _relationship(rows[0])
+
+
+async def relationships_of(ci_id: int) -> list[Relationship]:
+    rows = (
+        await RelationshipTable.select()
+        .where((RelationshipTable.source == ci_id) | (RelationshipTable.target == ci_id))
+        .order_by(RelationshipTable.id)
+    )
+    return [_relationship(row) for row in rows]
+
+
+async def relationship_exists(source_id: int, target_id: int, type_: str) -> bool:
+    return bool(
+        await RelationshipTable.exists().where(
+            (RelationshipTable.source == source_id)
+            & (RelationshipTable.target == target_id)
+            & (RelationshipTable.type == type_)
+        )
+    )
+
+
+async def insert_relationship(values: Mapping[str, Any]) -> int:
+    rows = await RelationshipTable.insert(RelationshipTable(**values)).returning(RelationshipTable.id)
+    return int(rows[0]["id"])
+
+
+async def delete_relationship(rel_id: int) -> None:
+    await RelationshipTable.delete().where(RelationshipTable.id == rel_id)
+
+
+async def all_edges() -> list[tuple[int, int, int, str]]:
+    rows = await db.fetch(engine(), "SELECT id, source, target, type FROM relationship")
+    return [(row["id"], row["source"], row["target"], row["type"]) for row in rows]
+
+
+# --- history -----------------------------------------------------------------------------
+
+
+def _history(row: Mapping[str, Any]) -> HistoryEntry:
+    return HistoryEntry(
+        id=row["id"],
+        tenant_id=row["tenant"],
+        entity=row["entity"],
+        entity_id=row["entity_id"],
+        ci_id=row["ci_id"],
+        other_ci_id=row["other_ci_id"],
+        action=row["action"],
+        actor_id=row["actor_id"],
+        actor_name=row["actor_name"],
+        at=_utc(row["at"]),
+        before=_json(row["before"], None),
+        after=_json(row["after"], None),
+        rfc=row["rfc"],
+        unauthorized_fields=tuple(_json(row["unauthorized_fields"], [])),
+        comment=row["comment"] or "",
+    )
+
+
+def history_row(
+    *,
+    tenant_id: int,
+    entity: str,
+    entity_id: int,
+    action: str,
+    actor_id: int | None,
+    actor_name: str,
+    at: dt.datetime,
+    ci_id: int | None = None,
+    other_ci_id: int | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    rfc: str | None = None,
+    unauthorized_fields: Sequence[str] = (),
+    comment: str = "",
+) -> HistoryTable:
+    return HistoryTable(
+        tenant=tenant_id,
+        entity=entity,
+        entity_id=entity_id,
+        ci_id=ci_id,
+        other_ci_id=other_ci_id,
+        action=action,
+        actor_id=actor_id,
+        actor_name=actor_name,
+        at=at,
+        before=json.dumps(before, default=str) if before is not None else None,
+        after=json.dumps(after, default=str) if after is not None else None,
+        rfc=rfc,
+        unauthorized=bool(unauthorized_fields),
+        unauthorized_fields=json.dumps(list(unauthorized_fields)),
+        comment=comment,
+    )
+
+
+async def append_history(rows: Sequence[HistoryTable]) -> None:
+    for start in range(0, len(rows), 500):
+        await HistoryTable.insert(*rows[start : start + 500])
+
+
+async def history_for_ci(ci_id: int, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
+    where = (HistoryTable.ci_id == ci_id) | (HistoryTable.other_ci_id == ci_id)
+    rows = (
+        await HistoryTable.select()
+        .where(where)
+        .order_by(HistoryTable.at, ascending=False)
+        .order_by(HistoryTable.id, ascending=False)
+        .limit(limit)
+        .offset(offset)
+    )
+    total = await HistoryTable.count().where(where)
+    return [_history(row) for row in rows], total
+
+
+async def unauthorized_changes(
+    scope: Scope, *, tenant_id: int | None, since: dt.datetime | None, limit: int, offset: int
+) -> tuple[list[HistoryEntry], int]:
+    conditions: list[Combinable] = [HistoryTable.unauthorized == True]  # noqa: E712 - Piccolo builds SQL from it
+    if not scope.is_provider:
+        conditions.append(HistoryTable.tenant == scope.tenant_id)
+    if tenant_id is not None:
+        conditions.append(HistoryTable.tenant == tenant_id)
+    if since is not None:
+        conditions.append(HistoryTable.at >= since)
+    rows = (
+        await HistoryTable.select()
+        .where(*conditions)
+        .order_by(HistoryTable.at, ascending=False)
+        .limit(limit)
+        .offset(offset)
+    )
+    total = await HistoryTable.count().where(*conditions)
+    return [_history(row) for row in rows], total
+
+
+# --- graph revision and log --------------------------------------------------------------
+
+
+async def bump_graph_revision(steps: int) -> int:
+    """Reserves `steps` revisions; the row lock it takes orders concurrent graph writers."""
+    rows = (
+        await GraphRevisionTable.update({GraphRevisionTable.revision: GraphRevisionTable.revision + steps})
+        .where(GraphRevisionTable.id == 1)
+        .returning(GraphRevisionTable.revision)
+    )
+    return int(rows[0]["revision"])
+
+
+async def append_graph_log(entries: Sequence[Mapping[str, Any]]) -> None:
+    for start in range(0, len(entries), 500):
+        await GraphLogTable.insert(*[GraphLogTable(**entry) for entry in entries[start : start + 500]])
+
+
+async def graph_revision() -> int:
+    rows = await db.fetch(engine(), "SELECT revision FROM graph_revision WHERE id = 1")
+    return int(rows[0]["revision"]) if rows else 0
+
+
+async def graph_log_since(revision: int, limit: int) -> list[dict[str, Any]]:
+    return await db.fetch(
+        engine(),
+        "SELECT revision, op, ci_id, tenant_id, rel_id, source_id, target_id, type FROM graph_log "
+        "WHERE revision > ? ORDER BY revision LIMIT ?",
+        revision,
+        limit,
+    )
+
+
+# --- change windows and blackouts --------------------------------------------------------
+
+
+async def insert_window(values: Mapping[str, Any]) -> int:
+    rows = await ChangeWindowTable.insert(ChangeWindowTable(**values)).returning(ChangeWindowTable.id)
+    return int(rows[0]["id"])
+
+
+async def windows_for(tenant_id: int, ci_ids: Sequence[int] | None = None) -> list[ChangeWindowRecord]:
+    query = ChangeWindowTable.select().where(ChangeWindowTable.tenant == tenant_id)
+    if ci_ids is not None:
+        query = query.where(ChangeWindowTable.ci.is_in(list(ci_ids)) | ChangeWindowTable.ci.is_null())
+    return [
+        ChangeWindowRecord(
+            id=row["id"],
+            tenant_id=row["tenant"],
+            ci_id=row["ci"],
+            name=row["name"],
+            days=tuple(_json(row["days"], [])),
+            start=row["start"],
+            duration_minutes=row["duration_minutes"],
+            timezone=row["timezone"],
+        )
+        for row in await query.order_by(ChangeWindowTable.id)
+    ]
+
+
+async def insert_blackout(values: Mapping[str, Any]) -> int:
+    rows = await BlackoutTable.insert(BlackoutTable(**values)).returning(BlackoutTable.id)
+    return int(rows[0]["id"])
+
+
+async def blackouts_for(tenant_id: int) -> list[BlackoutRecord]:
+    rows = await BlackoutTable.select().where(BlackoutTable.tenant == tenant_id).order_by(BlackoutTable.starts_at)
+    return [
+        BlackoutRecord(
+            id=row["id"],
+            tenant_id=row["tenant"],
+            ci_id=row["ci"],
+            start=_utc(row["starts_at"]),
+            end=_utc(row["ends_at"]),
+            reason=row["reason"],
+        )
+        for row in rows
+    ]
+
+
+# --- human keys and the scheduler lease --------------------------------------------------
+
+
+async def next_in_sequence(name: str) -> int:
+    """The next number of a human-key sequence (RFC-2026 -> 42), inside the caller's transaction."""
+    rows = (
+        await KeySequenceTable.update({KeySequenceTable.last_value: KeySequenceTable.last_value + 1})
+        .where(KeySequenceTable.name == name)
+        .returning(KeySequenceTable.last_value)
+    )
+    if rows:
+        return int(rows[0]["last_value"])
+    await KeySequenceTable.insert(KeySequenceTable(name=name, last_value=1))
+    return 1
+
+
+async def take_lease(name: str, holder: str, now: dt.datetime, until: dt.datetime) -> bool:
+    """Takes or renews a named lease if it is free, expired or already ours."""
+    rows = (
+        await SchedulerLeaseTable.update({SchedulerLeaseTable.holder: holder, SchedulerLeaseTable.expires_at: until})
+        .where(
+            (SchedulerLeaseTable.name == name)
+            & ((SchedulerLeaseTable.holder == holder) | (SchedulerLeaseTable.expires_at < now))
+        )
+        .returning(SchedulerLeaseTable.name)
+    )
+    if rows:
+        return True
+    if await SchedulerLeaseTable.exists().where(SchedulerLeaseTable.name == name):
+        return False
+    await SchedulerLeaseTable.insert(SchedulerLeaseTable(name=name, holder=holder, expires_at=until))
+    return True
+
+
+__all__ = ["Count", "engine"]
