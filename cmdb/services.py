@@ -20,6 +20,8 @@ from cmdb.graph import EDGE_TYPES, GraphIndex
 from cmdb.graphcache import GraphCache, log_add_ci, log_add_edge, log_remove_edge, record_graph_changes
 from cmdb.models import (
     CI,
+    BlackoutRecord,
+    ChangeWindowRecord,
     PROVIDER_ROLES,
     Actor,
     CIClass,
@@ -917,6 +919,18 @@ class CMDBService:
                 ]
             )
         return blackout_id
+
+    async def windows(self, actor: Actor, customer: int | str) -> list[ChangeWindowRecord]:
+        return await repo.windows_for((await self.get_customer(actor, customer)).id)
+
+    async def blackouts(self, actor: Actor, customer: int | str) -> list[BlackoutRecord]:
+        return await repo.blackouts_for((await self.get_customer(actor, customer)).id)
+
+    async def get_relationship(self, actor: Actor, rel_id: int) -> Relationship:
+        relationship = await repo.get_relationship(actor.scope, rel_id)
+        if relationship is None:
+            raise NotFound("relationship", rel_id)
+        return relationship
 
     async def customer_keys(self, tenant_ids: set[int]) -> dict[int, str]:
         customers = await repo.customers_by_ids(tenant_ids)

@@ -1,0 +1,5 @@
+"""Browser pages (being written)."""
+
+from typing import Any
+
+PAGE_HANDLERS: list[Any] = []
