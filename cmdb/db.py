@@ -66,10 +66,13 @@ class KeelSQLiteEngine(SQLiteEngine):
     def __init__(self, path: str, *, synchronous: str = "FULL", timeout: float = 30.0) -> None:
         super().__init__(path=path, timeout=timeout)
         self.synchronous = synchronous
-        self._connections: dict[str, aiosqlite.Connection] = {}
+        self._connections: dict[str, aiosqlite.Connection] = {}  # keyed by role and loop
         self._locks: dict[int, asyncio.Lock] = {}
 
     async def _open(self, role: str) -> aiosqlite.Connection:
+        # One pair of connections per event loop: a loop's asyncio lock cannot guard another
+        # loop's use of a shared connection, while SQLite's own file lock guards separate ones.
+        role = f"{role}:{id(asyncio.get_running_loop())}"
         connection = self._connections.get(role)
         if connection is None:
             pending = aiosqlite.connect(**self.connection_kwargs)

@@ -4,12 +4,19 @@ SHA-256 for random tokens, which carry 256 bits of entropy and need no slow hash
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+# Tests set KEEL_PASSWORD_HASH=fast: the same algorithm with a tiny cost, so a suite that
+# signs in hundreds of times stays quick. Never set it in production.
+_hasher = (
+    PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    if os.environ.get("KEEL_PASSWORD_HASH") == "fast"
+    else PasswordHasher()
+)
 # Verifying against this when the user does not exist keeps sign-in timing uniform.
 _DUMMY_HASH = _hasher.hash("keel-timing-equaliser")
 

@@ -20,10 +20,10 @@ from cmdb.graph import EDGE_TYPES, GraphIndex
 from cmdb.graphcache import GraphCache, log_add_ci, log_add_edge, log_remove_edge, record_graph_changes
 from cmdb.models import (
     CI,
-    BlackoutRecord,
-    ChangeWindowRecord,
     PROVIDER_ROLES,
     Actor,
+    BlackoutRecord,
+    ChangeWindowRecord,
     CIClass,
     CIStatus,
     Criticality,

@@ -11,6 +11,7 @@ if not os.environ.get("KEEL_DATABASE_URL"):
     _tmp = tempfile.mkdtemp(prefix="keel-test-")
     os.environ["KEEL_DATABASE_URL"] = os.path.join(_tmp, "keel.sqlite")
 os.environ.setdefault("KEEL_SQLITE_SYNCHRONOUS", "OFF")
+os.environ.setdefault("KEEL_PASSWORD_HASH", "fast")
 os.environ.setdefault("KEEL_SECRET_KEY", "test-secret-key-not-for-production-0123456789")
 
 import datetime as dt
@@ -28,6 +29,8 @@ from tests.support import (
 
 @pytest.fixture(scope="session")
 async def database() -> AsyncIterator[None]:
+    # No asyncpg pool here: Litestar's AsyncTestClient serves requests on another event loop
+    # than the tests' own (litestar #1920), and a pool belongs to one loop.
     await migrate_fresh()
     yield
 

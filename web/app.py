@@ -75,7 +75,7 @@ def create_app(
     async def open_pool() -> None:
         engine = repo.engine()
         if engine.engine_type == "postgres":
-            await engine.start_connection_pool(min_size=2, max_size=20)  # type: ignore[attr-defined]
+            await engine.start_connection_pool(min_size=2, max_size=20)  # type: ignore[call-arg]
 
     async def close_pool() -> None:
         engine = repo.engine()

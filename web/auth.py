@@ -18,7 +18,7 @@ from cmdb.accounts import Accounts
 from cmdb.models import PROVIDER_ROLES, Actor, Role
 
 SESSION_COOKIE = "keel_session"
-PUBLIC_PATHS = ["^/login", "^/static/", "^/schema", "^/api/auth/token$", "^/health$", "^/favicon.ico$"]
+PUBLIC_PATHS = ["^/login", "^/static/", "^/schema", "^/health$", "^/favicon.ico$"]
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:

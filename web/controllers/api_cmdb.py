@@ -107,7 +107,9 @@ class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
 
-    @post("/token", status_code=200, exclude_from_auth=True, summary="Exchange a username and password for a bearer token")
+    @post(
+        "/token", status_code=200, exclude_from_auth=True, summary="Exchange a username and password for a bearer token"
+    )
     async def token(self, data: TokenRequest, accounts: Accounts) -> dict[str, Any]:
         token, expires, actor = await accounts.sign_in(data.username, data.password, "api")
         return {"token": token, "expires_at": expires.isoformat(), "username": actor.username}
@@ -133,7 +135,9 @@ class CustomerController(Controller):
     tags = ["customers"]
 
     @get("/")
-    async def list_customers(self, cmdb: CMDBService, actor: Actor, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+    async def list_customers(
+        self, cmdb: CMDBService, actor: Actor, limit: Limit = 50, offset: Offset = 0
+    ) -> dict[str, Any]:
         items, total = await cmdb.list_customers(actor, limit, offset)
         return {"items": [customer_json(c) for c in items], "total": total}
 
@@ -366,11 +370,15 @@ class CIController(Controller):
         }
 
     @get("/{ref:str}/path/{other:str}")
-    async def dependency_path(self, cmdb: CMDBService, actor: Actor, ref: str, other: str, types: str | None = None) -> dict[str, Any]:
+    async def dependency_path(
+        self, cmdb: CMDBService, actor: Actor, ref: str, other: str, types: str | None = None
+    ) -> dict[str, Any]:
         hops = await cmdb.path(
             actor, parse_ref(ref), parse_ref(other), types=[t for t in types.split(",") if t] if types else None
         )
-        keys = await cmdb.customer_keys({h.source.ci.tenant_id for h in hops if h.source.ci} | {h.target.ci.tenant_id for h in hops if h.target.ci})
+        keys = await cmdb.customer_keys(
+            {h.source.ci.tenant_id for h in hops if h.source.ci} | {h.target.ci.tenant_id for h in hops if h.target.ci}
+        )
         return {"hops": [hop_json(h, keys) for h in hops], "length": len(hops)}
 
 

@@ -16,9 +16,14 @@ from web.deps import parse_ref
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
 
 
-@post("/api/import/cis", guards=[CI_WRITER_GUARD], status_code=200, tags=["import"],
-      request_max_body_size=MAX_IMPORT_BYTES,
-      summary="Import CIs and relationships from CSV or JSON, all or nothing")
+@post(
+    "/api/import/cis",
+    guards=[CI_WRITER_GUARD],
+    status_code=200,
+    tags=["import"],
+    request_max_body_size=MAX_IMPORT_BYTES,
+    summary="Import CIs and relationships from CSV or JSON, all or nothing",
+)
 async def import_cis(
     request: Request[Actor, Any, Any], transfer: ImportExportService, actor: Actor, customer: str | None = None
 ) -> dict[str, Any]:

@@ -1,0 +1,272 @@
+"""The `keel` command: serve, migrate, demo, user add, impact, import, export.
+
+Script-facing commands (api.md) keep their shape. KEEL_DATABASE_URL picks the database for all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cmdb import repository as repo
+from cmdb.db import KeelSQLiteEngine
+from cmdb.errors import DomainError, InvalidInput
+from cmdb.graphcache import GraphCache
+from cmdb.importexport import ImportExportService
+from cmdb.models import Customer
+from cmdb.services import CMDBService, SystemClock, ensure_provider, system_actor
+from web.settings import Settings
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[], Awaitable[T]]) -> T:
+    async def wrapped() -> T:
+        engine = repo.engine()
+        try:
+            return await work()
+        finally:
+            if isinstance(engine, KeelSQLiteEngine):
+                await engine.close()
+
+    return asyncio.run(wrapped())
+
+
+def _settings() -> Settings:
+    import os
+
+    os.environ.setdefault("KEEL_SECRET_KEY", "cli-only")  # the CLI signs no cookies
+    return Settings.from_env()
+
+
+async def _migrate(settings: Settings, quiet: bool = False) -> Customer:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    result = await run_forwards("all")
+    if not result.success:
+        raise SystemExit(f"keel: migration failed: {result.message}")
+    return await ensure_provider(SystemClock(), settings.provider_key, settings.provider_name)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    provider = _run(lambda: _migrate(settings))
+    print(f"keel: database is up to date; provider tenant {provider.key}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "web.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from web.demo import seed_demo
+
+    settings = _settings()
+
+    async def work() -> Any:
+        await _migrate(settings)
+        clock = SystemClock()
+        return await seed_demo(CMDBService(clock, GraphCache()), clock, provider_key=settings.provider_key)
+
+    summary = _run(work)
+    print(summary.describe() if hasattr(summary, "describe") else summary)
+    return 0
+
+
+def _read_password(stream: Any = None) -> str:
+    stream = stream or sys.stdin
+    if stream.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            raise SystemExit("keel: the passwords differ")
+        return first
+    return str(stream.readline().rstrip("\r\n"))
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    password = _read_password()
+
+    async def work() -> Any:
+        await _migrate(_settings())
+        service = CMDBService(SystemClock(), GraphCache())
+        return await service.create_person(
+            None,
+            {
+                "username": args.username,
+                "name": args.name or args.username,
+                "roles": args.role,
+                "customer": args.customer,
+                "password": password,
+                "email": args.email,
+                "expertise": args.expertise or [],
+            },
+        )
+
+    person = _run(work)
+    print(f"keel: created {person.username} with roles {', '.join(sorted(r.value for r in person.roles))}")
+    return 0
+
+
+def cmd_impact(args: argparse.Namespace) -> int:
+    async def work() -> tuple[Any, dict[int, str]]:
+        provider = await repo.provider()
+        if provider is None:
+            raise SystemExit("keel: run `keel migrate` first")
+        service = CMDBService(SystemClock(), GraphCache())
+        result = await service.impact(
+            system_actor(provider),
+            int(args.ci) if args.ci.isdigit() else args.ci,
+            direction="up" if args.up else "down",
+            depth=args.depth,
+            types=args.types.split(",") if args.types else None,
+            limit=10_000,
+        )
+        keys = await service.customer_keys({r.ci.tenant_id for r in result.items if r.ci} | {result.root.tenant_id})
+        return result, keys
+
+    result, keys = _run(work)
+    print(render_tree(result, keys))
+    return 0
+
+
+def render_tree(result: Any, keys: dict[int, str]) -> str:
+    """The impact answer as an indented tree: each CI under the CI it was reached through."""
+    children: dict[int, list[Any]] = {}
+    for row in result.items:
+        children.setdefault(row.via, []).append(row)
+    root = result.root
+    arrow = "relies on" if result.direction == "up" else "impacts"
+    lines = [f"{root.name} ({root.ci_class.value}, {keys.get(root.tenant_id, '?')}) {arrow}:"]
+
+    def walk(node: int, prefix: str) -> None:
+        kids = children.get(node, [])
+        for index, row in enumerate(kids):
+            last = index == len(kids) - 1
+            label = (
+                f"{row.ci.name} ({row.ci.ci_class.value}, {keys.get(row.ci.tenant_id, '?')})"
+                if row.ci
+                else f"#{row.ci_id}"
+            )
+            lines.append(f"{prefix}{'└── ' if last else '├── '}{label}")
+            walk(row.ci_id, prefix + ("    " if last else "│   "))
+
+    walk(root.id, "")
+    lines.append(f"{result.total} CI(s)")
+    return "\n".join(lines)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    fmt = args.format or ("csv" if path.suffix.lower() == ".csv" else "json")
+    content = path.read_bytes()
+
+    async def work() -> Any:
+        provider = await repo.provider()
+        if provider is None:
+            raise SystemExit("keel: run `keel migrate` first")
+        clock = SystemClock()
+        transfer = ImportExportService(clock, CMDBService(clock, GraphCache()))
+        return await transfer.import_records(system_actor(provider), content, fmt, customer=args.customer)
+
+    report = _run(work)
+    print(f"keel: imported {report.cis_created} CIs and {report.relationships_created} relationships")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    async def work() -> str:
+        provider = await repo.provider()
+        if provider is None:
+            raise SystemExit("keel: run `keel migrate` first")
+        clock = SystemClock()
+        transfer = ImportExportService(clock, CMDBService(clock, GraphCache()))
+        return await transfer.export_records(system_actor(provider), customer=args.customer, fmt=args.format)
+
+    text = _run(work)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"keel: wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keel", description="Keel: change and configuration management with a CMDB.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the web application")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    commands.add_parser("migrate", help="create or upgrade the database").set_defaults(func=cmd_migrate)
+    commands.add_parser("demo", help="migrate and load the demo data set").set_defaults(func=cmd_demo)
+
+    user = commands.add_parser("user", help="manage people")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    add = user_commands.add_parser("add", help="add a person; the password is read from standard input")
+    add.add_argument("username")
+    add.add_argument("--role", action="append", required=True, help="repeat for several roles")
+    add.add_argument("--customer", help="customer key (omit for the provider's staff)")
+    add.add_argument("--name")
+    add.add_argument("--email")
+    add.add_argument("--expertise", action="append", help="a CI class; repeat for several")
+    add.set_defaults(func=cmd_user_add)
+
+    impact = commands.add_parser("impact", help="print what a CI impacts (or relies on, with --up) as a tree")
+    impact.add_argument("ci", help="CI id, name or CUSTOMER:name")
+    impact.add_argument("--up", action="store_true", help="what the CI relies on instead of what it impacts")
+    impact.add_argument("--depth", type=int)
+    impact.add_argument("--types", help="comma-separated relationship types to follow")
+    impact.set_defaults(func=cmd_impact)
+
+    imp = commands.add_parser("import", help="import CIs and relationships from CSV or JSON (all or nothing)")
+    imp.add_argument("file")
+    imp.add_argument("--customer", help="default customer for rows without one")
+    imp.add_argument("--format", choices=["csv", "json"])
+    imp.set_defaults(func=cmd_import)
+
+    exp = commands.add_parser("export", help="export CIs and relationships as CSV or JSON")
+    exp.add_argument("--customer")
+    exp.add_argument("--format", choices=["csv", "json"], default="csv")
+    exp.add_argument("--output", "-o")
+    exp.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InvalidInput as error:
+        print(f"keel: {error.detail}", file=sys.stderr)
+        for problem in error.problems[:50]:
+            print(f"  {problem.sentence()}", file=sys.stderr)
+        return 2
+    except DomainError as error:
+        print(f"keel: {error.detail}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
