@@ -139,6 +139,7 @@ class CMDBService:
         self.clock = clock
         self.graph = graph
         self.authority: ChangeAuthority = authority or NoApprovedChanges()
+        self._customer_keys: dict[int, str] = {}
 
     # --- customers -------------------------------------------------------------------------
 
@@ -933,8 +934,12 @@ class CMDBService:
         return relationship
 
     async def customer_keys(self, tenant_ids: set[int]) -> dict[int, str]:
-        customers = await repo.customers_by_ids(tenant_ids)
-        return {customer_id: customer.key for customer_id, customer in customers.items()}
+        """Customer keys never change once created, so a process may remember them for good."""
+        missing = tenant_ids - self._customer_keys.keys()
+        if missing:
+            customers = await repo.customers_by_ids(missing)
+            self._customer_keys.update((customer_id, c.key) for customer_id, c in customers.items())
+        return {i: self._customer_keys[i] for i in tenant_ids if i in self._customer_keys}
 
 
 def _choice(enum: Any, value: Any, field_name: str, problems: list[FieldProblem]) -> Any:
