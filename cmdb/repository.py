@@ -11,9 +11,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from piccolo.columns.combination import Combinable, Where
+from piccolo.columns.combination import Combinable
 from piccolo.engine.base import Engine
-from piccolo.query.methods.select import Count
 
 from cmdb import db
 from cmdb.models import (
@@ -654,7 +653,7 @@ async def take_lease(name: str, holder: str, now: dt.datetime, until: dt.datetim
     return True
 
 
-__all__ = ["Count", "engine"]
+__all__ = ["engine"]
 
 
 # --- bulk import ---------------------------------------------------------------------------
