@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from cmdb import repository as repo
@@ -598,7 +598,35 @@ class CMDBService:
     ) -> tuple[CI, list[HistoryEntry], int]:
         ci = await self.get_ci(actor, ref)
         entries, total = await repo.history_for_ci(ci.id, **_page(limit, offset))
+        if not actor.scope.is_provider:
+            entries = await self._redact_history(actor, entries)
         return ci, entries, total
+
+    async def _redact_history(self, actor: Actor, entries: list[HistoryEntry]) -> list[HistoryEntry]:
+        """A customer's CI may rely on a provider CI; the relationship's history names both.
+        The customer keeps the fact and the provider CI's id, never its name."""
+        others = {e.other_ci_id for e in entries if e.other_ci_id} | {e.ci_id for e in entries if e.ci_id}
+        tenants = await repo.ci_tenants(others)
+        hidden = {ci_id for ci_id, tenant in tenants.items() if not actor.scope.can_see(tenant)}
+        if not hidden:
+            return entries
+        names = await repo.cis_by_ids(hidden)
+        replacements = {ci.name: f"provider CI #{ci_id} ({ci.ci_class.value})" for ci_id, ci in names.items()}
+
+        def scrub(snapshot: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+            if snapshot is None:
+                return None
+            return {
+                key: replacements.get(value, value) if key in ("source", "target") and isinstance(value, str) else value
+                for key, value in snapshot.items()
+            }
+
+        return [
+            replace(entry, before=scrub(entry.before), after=scrub(entry.after))
+            if entry.entity == "relationship" and ({entry.ci_id, entry.other_ci_id} & hidden)
+            else entry
+            for entry in entries
+        ]
 
     async def audit(
         self, actor: Actor, *, customer: int | str | None, since: dt.datetime | None, limit: int, offset: int
@@ -823,12 +851,15 @@ class CMDBService:
         return [PathHop(rows[a], kind, rows[b], rel) for a, kind, b, rel in hops]
 
     async def neighbourhood(
-        self, actor: Actor, ref: int | str, depth: int = 2
+        self, actor: Actor, ref: int | str, depth: int = 2, max_nodes: int = 2000
     ) -> tuple[CI, dict[int, ImpactRow], list[tuple[int, int, str]]]:
         """The CI's neighbourhood for the impact picture: nodes (redacted where needed) and edges."""
         root = await self.get_ci(actor, ref)
         index = await self.graph.current()
-        graph = index.neighbourhood(root.id, depth=depth, allowed_tenants=actor.scope.graph_tenants())
+        # A hub's two-hop neighbourhood can hold most of the estate; a picture needs far less.
+        graph = index.neighbourhood(
+            root.id, depth=depth, allowed_tenants=actor.scope.graph_tenants(), max_nodes=max_nodes
+        )
         rows = await self._rows(actor, set(graph.nodes))
         edges = [(a, b, str(d.get("type"))) for a, b, d in graph.edges(data=True) if a in rows and b in rows]
         return root, rows, edges

@@ -110,3 +110,21 @@ async def test_revoked_token_stops_working(sign_in: Any) -> None:
     assert (await eve.get("/api/cis")).status_code == 200
     assert (await eve.delete("/api/auth/token")).status_code == 204
     assert (await eve.get("/api/cis")).status_code == 401
+
+
+async def test_history_of_a_relationship_to_a_provider_ci_does_not_name_it(
+    estate: dict[str, Any], sign_in: Any
+) -> None:
+    acme = await sign_in("acme-contact")
+    history = (await acme.get(f"/api/cis/{estate['acme_vm'].id}/history")).json()
+    text = str(history)
+    assert "shared-cluster" not in text
+    rel = next(
+        item
+        for item in history["items"]
+        if item["entity"] == "relationship" and item["other_ci"] == estate["shared"].id
+    )
+    assert rel["after"]["target"] == f"provider CI #{estate['shared'].id} (cluster)"
+    staff = await sign_in("eve")
+    staff_history = (await staff.get(f"/api/cis/{estate['acme_vm'].id}/history")).json()
+    assert "shared-cluster" in str(staff_history)
