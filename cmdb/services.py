@@ -814,21 +814,28 @@ class CMDBService:
         edge_types = self._types(types)
         root = await self.get_ci(actor, ref)
         index = await self.graph.current()
-        items = index.impact(
+        # Arrays, then objects only for the page: a hub's answer can hold most of the estate.
+        cis, depths, vias = index.impact_arrays(
             root.id,
             "down" if direction == "down" else "up",
             depth=depth,
             types=edge_types,
             allowed_tenants=actor.scope.graph_tenants(),
         )
-        window = items[offset : offset + limit]
-        rows = await self._rows(
-            actor, [item.ci for item in window], {item.ci: (item.depth, item.via) for item in window}
-        )
+        window = [
+            (int(ci), int(d), int(v))
+            for ci, d, v in zip(
+                cis[offset : offset + limit].tolist(),
+                depths[offset : offset + limit].tolist(),
+                vias[offset : offset + limit].tolist(),
+                strict=True,
+            )
+        ]
+        rows = await self._rows(actor, [ci for ci, _, _ in window], {ci: (d, v) for ci, d, v in window})
         return ImpactResult(
             root=root,
-            items=[rows[item.ci] for item in window if item.ci in rows],
-            total=len(items),
+            items=[rows[ci] for ci, _, _ in window if ci in rows],
+            total=len(cis),
             direction=direction,
             depth=depth,
         )
