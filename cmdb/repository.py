@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from piccolo.columns.combination import Combinable
+from piccolo.columns.combination import Combinable, WhereRaw
 from piccolo.engine.base import Engine
 
 from cmdb import db
@@ -184,10 +184,11 @@ async def list_people(
         conditions.append(PersonTable.tenant == scope.tenant_id)
     if tenant_id is not None:
         conditions.append(PersonTable.tenant == tenant_id)
+    # JSON lists searched as text: portable across SQLite and PostgreSQL's jsonb.
     if role:
-        conditions.append(PersonTable.roles.like(f'%"{role}"%'))
+        conditions.append(WhereRaw("CAST(roles AS TEXT) LIKE {}", f'%"{role}"%'))
     if expertise:
-        conditions.append(PersonTable.expertise.like(f'%"{expertise}"%'))
+        conditions.append(WhereRaw("CAST(expertise AS TEXT) LIKE {}", f'%"{expertise}"%'))
     query = PersonTable.select().order_by(PersonTable.username).limit(limit).offset(offset)
     count = PersonTable.count()
     if conditions:
@@ -518,6 +519,19 @@ async def history_for_ci(ci_id: int, limit: int, offset: int) -> tuple[list[Hist
     return [_history(row) for row in rows], total
 
 
+async def history_for_entity(entity: str, entity_id: int, limit: int = 500) -> list[HistoryEntry]:
+    """A record's own timeline (an RFC's events, say), oldest first, without the copies
+    archived on its CIs."""
+    rows = (
+        await HistoryTable.select()
+        .where((HistoryTable.entity == entity) & (HistoryTable.entity_id == entity_id) & HistoryTable.ci_id.is_null())
+        .order_by(HistoryTable.at)
+        .order_by(HistoryTable.id)
+        .limit(limit)
+    )
+    return [_history(row) for row in rows]
+
+
 async def unauthorized_changes(
     scope: Scope, *, tenant_id: int | None, since: dt.datetime | None, limit: int, offset: int
 ) -> tuple[list[HistoryEntry], int]:
@@ -657,6 +671,10 @@ __all__ = ["engine"]
 
 
 # --- bulk import ---------------------------------------------------------------------------
+
+from collections.abc import AsyncIterator  # noqa: E402 - kept with the section that needs it
+from contextlib import asynccontextmanager  # noqa: E402
+
 # Raw SQL through `db.executemany` and `db.fetch`: building 100,000s of Piccolo objects costs
 # more than the inserts themselves, and one multi-row INSERT would hit asyncpg's bind limit.
 
@@ -769,6 +787,44 @@ async def bulk_insert_cis(rows: Sequence[Sequence[Any]]) -> None:
     sql = _insert_sql("ci", _CI_COLUMNS)
     for chunk in _chunks(rows, BULK_CHUNK):
         await db.executemany(engine(), sql, chunk)
+
+
+async def inserted_ids(table: str, after: int, count: int) -> list[int] | None:
+    """The ids of the `count` rows just inserted into `table` (all above `after`), in insertion
+    order, when one cheap read can prove them; else None and the caller reads rows back.
+
+    Ids only grow, one per inserted row in order (AUTOINCREMENT on SQLite, a sequence on
+    PostgreSQL). If exactly `count` rows lie above `after` and their ids are consecutive, they
+    are ours and the n-th row inserted has the n-th id. A concurrent writer on PostgreSQL leaves
+    a gap or an extra row, and the proof fails safely."""
+    if table not in ("ci", "relationship"):
+        raise ValueError(f"no bulk ids for table {table!r}")
+    rows = await db.fetch(
+        engine(), f'SELECT COUNT(*) AS n, MIN(id) AS lo, MAX(id) AS hi FROM "{table}" WHERE id > ?', after
+    )
+    found, low, high = int(rows[0]["n"]), rows[0]["lo"], rows[0]["hi"]
+    if count == 0:
+        return [] if found == 0 else None
+    if found == count and int(high) - int(low) + 1 == count:
+        return list(range(int(low), int(high) + 1))
+    return None
+
+
+@asynccontextmanager
+async def bulk_write_cache(megabytes: int = 256) -> AsyncIterator[None]:
+    """Inside the caller's transaction on SQLite: a larger page cache while bulk rows go in,
+    so index pages stay in memory instead of being spilled and re-read mid-transaction; the
+    connection's own size is restored after. PostgreSQL needs nothing of the kind."""
+    if not db.is_sqlite(engine()):
+        yield
+        return
+    rows = await db.fetch(engine(), "PRAGMA cache_size")
+    previous = int(next(iter(rows[0].values())))
+    await db.fetch(engine(), f"PRAGMA cache_size = {-1024 * int(megabytes)}")
+    try:
+        yield
+    finally:
+        await db.fetch(engine(), f"PRAGMA cache_size = {previous}")
 
 
 async def cis_after(ci_id: int) -> list[tuple[int, int, str]]:

@@ -128,3 +128,13 @@ async def test_history_of_a_relationship_to_a_provider_ci_does_not_name_it(
     staff = await sign_in("eve")
     staff_history = (await staff.get(f"/api/cis/{estate['acme_vm'].id}/history")).json()
     assert "shared-cluster" in str(staff_history)
+
+
+async def test_people_filter_by_role_and_expertise(world: World, sign_in: Any) -> None:
+    await world.add_person("dora", ["engineer"], expertise=["database"])
+    admin = await sign_in("admin")
+    engineers = (await admin.get("/api/people?role=engineer")).json()
+    assert {p["username"] for p in engineers["items"]} >= {"eve", "dora"}
+    assert all("engineer" in p["roles"] for p in engineers["items"])
+    experts = (await admin.get("/api/people?expertise=database")).json()
+    assert [p["username"] for p in experts["items"]] == ["dora"]

@@ -1,0 +1,329 @@
+"""The demo data set (`keel demo`): size and shape, tenancy of the graph, the cycle, history,
+the configuration audit, and idempotence.
+
+Seeding takes seconds, and the tests on the seeded data only read, so the module seeds once:
+the `demo` fixture does what `db` and `clock` do (empty tables, the same fixed time), then
+ensure_provider and seed_demo, the way the command line does. The last tests take `db` (which
+empties the tables) and so stay at the end of the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from cmdb.accounts import Accounts
+from cmdb.calendar import BusinessCalendar
+from cmdb.errors import Conflict, NotFound
+from cmdb.graphcache import GraphCache
+from cmdb.models import CI, Actor, CIClass, CIStatus, Customer, Role
+from cmdb.services import CMDBService, ensure_provider, system_actor
+from tests.support import FakeClock, reset_tables
+from web import demo as demo_module
+from web.demo import CUSTOMERS, UPDATES, DemoSummary, seed_demo
+
+PROVIDER_KEY = "PROV"
+NOW = dt.datetime(2026, 11, 2, 14, 0, tzinfo=dt.UTC)  # the `clock` fixture's time
+
+
+@dataclass
+class Demo:
+    cmdb: CMDBService
+    clock: FakeClock
+    provider: Customer
+    summary: DemoSummary
+
+    @property
+    def system(self) -> Actor:
+        return system_actor(self.provider)
+
+    async def actor(self, username: str) -> Actor:
+        person = await self.cmdb.get_person(self.system, username)
+        return Actor(person.id, person.username, person.name, person.tenant_id, self.provider.id, person.roles)
+
+    async def all_cis(self, actor: Actor | None = None, customer: str | None = None) -> list[CI]:
+        found: list[CI] = []
+        while True:
+            page, total = await self.cmdb.list_cis(
+                actor or self.system,
+                customer=customer,
+                ci_class=None,
+                status=None,
+                q=None,
+                limit=500,
+                offset=len(found),
+            )
+            found += page
+            if not page or len(found) >= total:
+                return found
+
+    async def ci(self, customer: str, name: str) -> CI:
+        return await self.cmdb.get_ci(self.system, f"{customer}:{name}")
+
+
+@pytest.fixture(scope="module")
+async def demo(database: None) -> AsyncIterator[Demo]:
+    # On PostgreSQL, the thousands of reads below go through a pool as they do in the app.
+    async with demo_module._connection_pool():
+        await reset_tables()
+        clock = FakeClock(NOW)
+        provider = await ensure_provider(clock, PROVIDER_KEY, "Keel Managed Services")
+        cmdb = CMDBService(clock, GraphCache())
+        summary = await seed_demo(cmdb, clock, provider_key=PROVIDER_KEY)
+        yield Demo(cmdb, clock, provider, summary)
+
+
+async def test_summary_counts_match_the_database(demo: Demo) -> None:
+    summary = demo.summary
+    assert summary.created
+    customers = [key for key in summary.customers if key != PROVIDER_KEY]
+    assert len(customers) >= 3
+    cis = await demo.all_cis()
+    assert len(cis) == summary.total_cis >= 300
+    by_customer: dict[str, Counter[str]] = {}
+    keys = await demo.cmdb.customer_keys({ci.tenant_id for ci in cis})
+    for ci in cis:
+        by_customer.setdefault(keys[ci.tenant_id], Counter())[ci.ci_class.value] += 1
+    assert {key: dict(counts) for key, counts in by_customer.items()} == summary.counts
+    assert set(summary.class_totals()) == set(CIClass.values())
+    for key in customers:
+        assert sum(summary.counts[key].values()) >= 50, key
+    index = await demo.cmdb.index()
+    assert index.edge_count == summary.relationships
+    assert 3 <= summary.relationships / summary.total_cis <= 5
+    assert summary.windows >= len(customers) and summary.blackouts == len(customers)
+    text = summary.describe()
+    assert "admin / admin-demo" in text and "ACME" in text
+
+
+async def test_every_role_is_present_and_the_sign_ins_work(demo: Demo) -> None:
+    roles = {role for sign_in in demo.summary.sign_ins for role in sign_in.roles}
+    assert roles == set(Role.values())
+    # Filtered here rather than with list_people(role=...), which this checks independently of.
+    people, total = await demo.cmdb.list_people(
+        demo.system, customer=None, role=None, expertise=None, limit=100, offset=0
+    )
+    assert total == len(people) == len(demo.summary.sign_ins)
+    assert {role.value for person in people for role in person.roles} == set(Role.values())
+    engineers = [p for p in people if Role.ENGINEER in p.roles]
+    assert len(engineers) >= 3 and len({frozenset(p.expertise) for p in engineers}) == len(engineers)
+    committee = [p for p in people if Role.COMMITTEE_MEMBER in p.roles]
+    assert len(committee) >= 3 and all(p.expertise for p in committee)
+    for spec in CUSTOMERS:
+        contacts, _ = await demo.cmdb.list_people(
+            demo.system, customer=spec.key, role=None, expertise=None, limit=100, offset=0
+        )
+        assert [(p.username, p.roles) for p in contacts] == [(spec.contact.username, {Role.CUSTOMER})]
+    # The printed passwords are the real ones (two accounts checked: hashing is slow on purpose).
+    accounts = Accounts(demo.clock)
+    for sign_in in (demo.summary.sign_ins[0], demo.summary.sign_ins[-1]):
+        _, _, actor = await accounts.sign_in(sign_in.username, sign_in.password, "api")
+        assert sorted(role.value for role in actor.roles) == list(sign_in.roles)
+
+
+async def test_customers_have_calendars_sla_windows_and_blackouts(demo: Demo) -> None:
+    for spec in CUSTOMERS:
+        customer = await demo.cmdb.get_customer(demo.system, spec.key)
+        calendar = BusinessCalendar.from_dict(customer.calendar)
+        assert calendar.timezone == spec.timezone and calendar.holiday_region == spec.holiday_region
+        assert calendar.closure_days
+        assert customer.sla["impact_thresholds"]["high"] > customer.sla["impact_thresholds"]["medium"]
+        windows = await demo.cmdb.windows(demo.system, spec.key)
+        assert any(w.ci_id is None for w in windows) and any(w.ci_id is not None for w in windows)
+        assert all(w.timezone == spec.timezone for w in windows)
+        blackouts = await demo.cmdb.blackouts(demo.system, spec.key)
+        assert len(blackouts) == 1 and blackouts[0].end > NOW
+
+
+async def test_the_estate_is_realistic(demo: Demo) -> None:
+    cis = await demo.all_cis()
+    statuses = Counter(ci.status for ci in cis)
+    assert set(statuses) == set(CIStatus)
+    assert statuses[CIStatus.LIVE] > 0.8 * len(cis)
+    services = [ci for ci in cis if ci.ci_class is CIClass.SERVICE]
+    assert sum(ci.criticality.value in ("high", "critical") for ci in services) > 0.7 * len(services)
+    assert all(ci.owner_id is not None for ci in cis)
+    with_support = [ci for ci in cis if (await demo.cmdb.get_ci(demo.system, ci.id)).support_ids]
+    assert len(with_support) > 0.8 * len(cis)
+    today = NOW.date()
+    warranties = [
+        dt.date.fromisoformat(ci.attributes["warranty_expires"]) for ci in cis if "warranty_expires" in ci.attributes
+    ]
+    assert len(warranties) > 100
+    soon = [w for w in warranties if today <= w <= today + dt.timedelta(days=45)]
+    assert 3 <= len(soon) <= 20
+    hardware = [ci for ci in cis if ci.ci_class in (CIClass.SERVER, CIClass.STORAGE, CIClass.UPS)]
+    assert all(ci.attributes.get("serial_number") and ci.attributes.get("model") for ci in hardware)
+    assert len({ci.attributes["serial_number"] for ci in hardware}) == len(hardware)
+    # Each customer's test environment represents production CIs that exist.
+    for spec in CUSTOMERS:
+        env = await demo.ci(spec.key, f"{spec.prefix}-test")
+        assert env.ci_class is CIClass.TEST_ENVIRONMENT
+        for name in env.attributes["represents"]:
+            await demo.ci(spec.key, name)
+
+
+async def test_provider_hubs_reach_every_customer_for_provider_staff(demo: Demo) -> None:
+    eve = await demo.actor("eve")
+    customer_tenants = {(await demo.cmdb.get_customer(demo.system, spec.key)).id for spec in CUSTOMERS}
+    for hub in ("san-01", "vmw-shared-cl01", "Backup service", "Monitoring service"):
+        result = await demo.cmdb.impact(eve, f"{PROVIDER_KEY}:{hub}", direction="down", limit=10_000)
+        assert result.total == len(result.items)
+        reached = {row.ci.tenant_id for row in result.items if row.ci is not None}
+        assert customer_tenants <= reached, hub
+        assert all(row.ci is not None for row in result.items)  # staff see everything unredacted
+    san = await demo.cmdb.impact(eve, f"{PROVIDER_KEY}:san-01", direction="down", limit=10_000)
+    services = {row.ci.name for row in san.items if row.ci is not None and row.ci.ci_class is CIClass.SERVICE}
+    assert {"ACME ERP", "Globex Web Shop", "Initech Claims", "SCL Dispatch"} <= services
+
+
+async def test_a_customer_sees_its_own_cis_and_redacted_provider_ones(demo: Demo) -> None:
+    pat = await demo.actor("pat")
+    acme = await demo.cmdb.get_customer(demo.system, "ACME")
+    result = await demo.cmdb.impact(pat, "ACME ERP", direction="up", limit=10_000)
+    own = [row for row in result.items if row.ci is not None]
+    redacted = [row for row in result.items if row.ci is None]
+    assert own and redacted
+    assert all(row.ci.tenant_id == acme.id for row in own if row.ci is not None)
+    provider_ids = {ci.id for ci in await demo.all_cis(customer=PROVIDER_KEY)}
+    assert {row.ci_id for row in redacted} <= provider_ids
+    assert {CIClass.STORAGE, CIClass.SERVER, CIClass.CLUSTER} <= {row.ci_class for row in redacted}
+    # Staff asking the same question see the same CIs, unredacted.
+    staff = await demo.cmdb.impact(await demo.actor("eve"), "ACME:ACME ERP", direction="up", limit=10_000)
+    assert {row.ci_id for row in staff.items} == {row.ci_id for row in result.items}
+    # Nothing of another customer, and provider CIs cannot be opened directly.
+    assert {ci.tenant_id for ci in await demo.all_cis(actor=pat)} == {acme.id}
+    with pytest.raises(NotFound):
+        await demo.cmdb.get_ci(pat, "san-01")
+    with pytest.raises(NotFound):
+        await demo.cmdb.impact(pat, "GLOBEX:globex-pos-db")
+    down = await demo.cmdb.impact(pat, "acme-erp-db", direction="down", limit=10_000)
+    assert down.items and all(row.ci is not None and row.ci.tenant_id == acme.id for row in down.items)
+
+
+async def test_the_initech_cycle_exists_and_impact_terminates(demo: Demo) -> None:
+    names = ("initech-policy", "initech-crm", "initech-dms")
+    ids = {(await demo.ci("INITECH", name)).id for name in names}
+    index = await demo.cmdb.index()
+    cycles = index.cycles()
+    assert any(set(cycle) == ids for cycle in cycles)
+    # The only cycle is the deliberate one.
+    assert all(set(cycle) <= ids for cycle in cycles)
+    bill = await demo.actor("bill")
+    result = await demo.cmdb.impact(bill, "initech-dms", direction="down", limit=10_000)
+    reached = [row.ci_id for row in result.items]
+    assert len(reached) == len(set(reached)) == result.total
+    assert ids - {(await demo.ci("INITECH", "initech-dms")).id} <= set(reached)
+    assert "Initech Claims" in {row.ci.name for row in result.items if row.ci is not None}
+    path = await demo.cmdb.path(bill, "initech-crm", "initech-policy")
+    assert [hop.type for hop in path] == ["depends_on", "depends_on"]
+
+
+async def test_every_ci_has_history(demo: Demo) -> None:
+    updated = {(u.customer or PROVIDER_KEY, u.ci) for u in UPDATES}
+    keys = {spec.key for spec in CUSTOMERS} | {PROVIDER_KEY}
+    tenants = {key: (await demo.cmdb.get_customer(demo.system, key)).id for key in keys}
+    by_tenant = {tenant_id: key for key, tenant_id in tenants.items()}
+    for ci in await demo.all_cis():
+        _, entries, total = await demo.cmdb.history(demo.system, ci.id, limit=100, offset=0)
+        # Newest first: a hub's many relationships can push its creation off the first page.
+        _, oldest, _ = await demo.cmdb.history(demo.system, ci.id, limit=1, offset=total - 1)
+        assert (oldest[0].entity, oldest[0].action, oldest[0].ci_id) == ("ci", "created", ci.id), ci.name
+        assert oldest[0].after is not None and oldest[0].after["name"] == ci.name
+        if (by_tenant[ci.tenant_id], ci.name) in updated:
+            assert any(entry.action == "updated" and entry.ci_id == ci.id for entry in entries), ci.name
+            assert ci.version >= 2
+
+
+async def test_the_audit_lists_the_unauthorized_updates(demo: Demo) -> None:
+    eve = await demo.actor("eve")
+    entries, total = await demo.cmdb.audit(eve, customer=None, since=None, limit=100, offset=0)
+    assert total == demo.summary.unauthorized_changes == len(entries) >= 5
+    assert all(entry.unauthorized_fields for entry in entries)
+    references = {entry.rfc for entry in entries}
+    expected = {u.rfc for u in UPDATES if u.rfc}
+    assert expected <= references  # an RFC reference that is not approved does not authorize
+    assert None in references  # and some were changed with no reference at all
+    touched = {entry.ci_id for entry in entries}
+    harmless = await demo.ci("GLOBEX", "globex-ws-005")  # only a non-controlled attribute changed
+    assert harmless.id not in touched
+    tenants = {entry.tenant_id for entry in entries}
+    assert len(tenants) >= 4
+    pat = await demo.actor("pat")
+    acme = await demo.cmdb.get_customer(demo.system, "ACME")
+    own, own_total = await demo.cmdb.audit(pat, customer=None, since=None, limit=100, offset=0)
+    assert own_total >= 1 and all(entry.tenant_id == acme.id for entry in own)
+
+
+async def test_a_second_run_creates_nothing(demo: Demo) -> None:
+    before_cis = len(await demo.all_cis())
+    before_edges = (await demo.cmdb.index()).edge_count
+    _, before_people = await demo.cmdb.list_people(
+        demo.system, customer=None, role=None, expertise=None, limit=1, offset=0
+    )
+    again = await seed_demo(demo.cmdb, demo.clock, provider_key=PROVIDER_KEY)
+    assert not again.created
+    assert "already" in again.message
+    assert again.counts == demo.summary.counts
+    assert again.relationships == demo.summary.relationships
+    assert again.unauthorized_changes == demo.summary.unauthorized_changes
+    assert [s.username for s in again.sign_ins] == [s.username for s in demo.summary.sign_ins]
+    assert len(await demo.all_cis()) == before_cis
+    assert (await demo.cmdb.index()).edge_count == before_edges
+    _, after_people = await demo.cmdb.list_people(
+        demo.system, customer=None, role=None, expertise=None, limit=1, offset=0
+    )
+    assert after_people == before_people
+
+
+# --- these empty the tables (the `db` fixture): keep them last ---------------------------------
+
+
+async def test_an_existing_compatible_account_is_used_as_it_is(db: None, clock: FakeClock, monkeypatch) -> None:
+    await ensure_provider(clock, PROVIDER_KEY, "Keel Managed Services")
+    cmdb = CMDBService(clock, GraphCache())
+    operator = await cmdb.create_person(
+        None, {"username": "admin", "name": "The Operator", "roles": ["administrator"], "password": "operator-secret"}
+    )
+    # The people and customers steps are enough to see who does what.
+    monkeypatch.setattr(demo_module, "STEPS", demo_module.STEPS[:3])
+    summary = await seed_demo(cmdb, clock, provider_key=PROVIDER_KEY)
+    assert summary.created
+    admin = next(s for s in summary.sign_ins if s.username == "admin")
+    assert admin.password == "(unchanged)"
+    system = system_actor(await cmdb.provider())
+    assert (await cmdb.get_person(system, "admin")).id == operator.id
+    _, total = await cmdb.list_customers(system, limit=100, offset=0)
+    assert total == 1 + len(CUSTOMERS)
+
+
+async def test_a_clashing_username_refuses_before_anything_is_written(db: None, clock: FakeClock) -> None:
+    provider = await ensure_provider(clock, PROVIDER_KEY, "Keel Managed Services")
+    cmdb = CMDBService(clock, GraphCache())
+    await cmdb.create_person(None, {"username": "pat", "name": "Another Pat", "roles": ["engineer"]})
+    with pytest.raises(Conflict, match="pat"):
+        await seed_demo(cmdb, clock, provider_key=PROVIDER_KEY)
+    system = system_actor(provider)
+    _, customers = await cmdb.list_customers(system, limit=100, offset=0)
+    _, people = await cmdb.list_people(system, customer=None, role=None, expertise=None, limit=100, offset=0)
+    assert (customers, people) == (1, 1)
+
+
+async def test_a_failed_run_leaves_nothing_behind(db: None, clock: FakeClock, monkeypatch) -> None:
+    provider = await ensure_provider(clock, PROVIDER_KEY, "Keel Managed Services")
+    cmdb = CMDBService(clock, GraphCache())
+    system = system_actor(provider)
+
+    async def half_way(ctx: demo_module.DemoContext) -> None:
+        await cmdb.create_customer(system, {"key": CUSTOMERS[0].key, "name": CUSTOMERS[0].name})
+        raise RuntimeError("the disk filled up")
+
+    monkeypatch.setattr(demo_module, "STEPS", [("half way", half_way)])
+    with pytest.raises(RuntimeError):
+        await seed_demo(cmdb, clock, provider_key=PROVIDER_KEY)
+    _, customers = await cmdb.list_customers(system, limit=100, offset=0)
+    assert customers == 1  # so the next run does not mistake a broken seed for the demo
