@@ -7,4 +7,4 @@ from cmdb.db import engine_from_url
 
 DB = engine_from_url()
 
-APP_REGISTRY = AppRegistry(apps=["cmdb.piccolo_app"])
+APP_REGISTRY = AppRegistry(apps=["cmdb.piccolo_app", "change.piccolo_app"])

@@ -105,6 +105,11 @@ class World:
         for username, roles, customer in [
             ("eve", ["engineer"], None),
             ("carl", ["change_manager"], None),
+            ("cora", ["change_manager"], None),
+            ("kim", ["committee_member"], None),
+            ("lee", ["committee_member"], None),
+            ("ola", ["committee_member", "engineer"], None),
+            ("rita", ["release_manager"], None),
             ("acme-contact", ["customer"], "ACME"),
             ("globex-contact", ["customer"], "GLOBEX"),
         ]:

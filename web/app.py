@@ -14,6 +14,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
+from change.services import ChangeService, RFCAuthority
 from cmdb import repository as repo
 from cmdb.accounts import Accounts
 from cmdb.db import KeelSQLiteEngine
@@ -34,7 +35,7 @@ async def health() -> dict[str, Any]:
 
 
 def route_handlers() -> list[Any]:
-    from web.controllers import api_cmdb, api_import
+    from web.controllers import api_change, api_cmdb, api_import
     from web.controllers.pages import PAGE_HANDLERS
 
     return [
@@ -45,6 +46,7 @@ def route_handlers() -> list[Any]:
         api_cmdb.CIController,
         api_cmdb.RelationshipController,
         *api_import.HANDLERS,
+        *api_change.HANDLERS,
         *PAGE_HANDLERS,
         create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
     ]
@@ -60,7 +62,7 @@ def create_app(
     settings = settings or Settings.from_env()
     clock = clock or SystemClock()
     graph = graph or GraphCache()
-    cmdb = CMDBService(clock, graph, change_authority)
+    cmdb = CMDBService(clock, graph, change_authority or RFCAuthority())
     state = State(
         {
             "settings": settings,
@@ -69,6 +71,7 @@ def create_app(
             "cmdb": cmdb,
             "accounts": Accounts(clock, session_hours=settings.session_hours, token_days=settings.token_days),
             "transfer": ImportExportService(clock, cmdb),
+            "change": ChangeService(clock, cmdb),
         }
     )
 

@@ -208,6 +208,79 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _change_service() -> Any:
+    from change.services import ChangeService
+
+    clock = SystemClock()
+    return ChangeService(clock, CMDBService(clock, GraphCache()))
+
+
+def cmd_rfc_list(args: argparse.Namespace) -> int:
+    async def work() -> tuple[list[Any], int, dict[int, str]]:
+        provider = await repo.provider()
+        if provider is None:
+            raise SystemExit("keel: run `keel migrate` first")
+        service = _change_service()
+        items, total = await service.list_rfcs(
+            system_actor(provider),
+            customer=args.customer,
+            states=args.state.split(",") if args.state else None,
+            limit=args.limit,
+        )
+        return items, total, await service.cmdb.customer_keys({r.tenant_id for r in items})
+
+    items, total, keys = _run(work)
+    print(f"{'KEY':<14} {'CUSTOMER':<10} {'STATE':<18} {'PRIORITY':<9} TITLE")
+    for rfc in items:
+        print(
+            f"{rfc.key:<14} {keys.get(rfc.tenant_id, '?'):<10} {rfc.state.value:<18} "
+            f"{rfc.priority.value:<9} {rfc.title}"
+        )
+    print(f"{len(items)} of {total} RFC(s)")
+    return 0
+
+
+def cmd_rfc_show(args: argparse.Namespace) -> int:
+    async def work() -> tuple[Any, Any, list[Any], dict[int, str]]:
+        provider = await repo.provider()
+        if provider is None:
+            raise SystemExit("keel: run `keel migrate` first")
+        service = _change_service()
+        actor = system_actor(provider)
+        view = await service.get(actor, int(args.key) if args.key.isdigit() else args.key)
+        impact = await service.impact(actor, view.rfc.id)
+        timeline = await service.timeline(actor, view.rfc.id)
+        return view, impact, timeline, await service.cmdb.customer_keys({view.rfc.tenant_id})
+
+    view, impact, timeline, keys = _run(work)
+    rfc = view.rfc
+    lines = [
+        f"{rfc.key}  {rfc.title}",
+        f"customer {keys.get(rfc.tenant_id)}  state {rfc.state.value}  type {rfc.type.value}  "
+        f"priority {rfc.priority.value}",
+        f"affected CIs: {', '.join(str(ci) for ci in rfc.ci_ids) or '-'}",
+        f"impact: {impact.impact_class} ({impact.total} CIs, {len(impact.customers)} customer(s)); "
+        f"committee {'required' if impact.committee_required else 'not required'}; risk {impact.risk['score']}"
+        + (" (frozen at authorization)" if impact.frozen else ""),
+    ]
+    if rfc.planned_start:
+        lines.append(
+            f"planned: {rfc.planned_start.isoformat()} - {rfc.planned_end.isoformat() if rfc.planned_end else '?'}"
+        )
+    for label, text in (
+        ("need", rfc.need),
+        ("desired result", rfc.desired_result),
+        ("plan", rfc.plan),
+        ("backout", rfc.backout_plan),
+    ):
+        if text:
+            lines.append(f"{label}: {text}")
+    lines.append("timeline:")
+    lines += [f"  {e.at.isoformat()}  {e.action:<24} {e.actor_name}  {e.comment}".rstrip() for e in timeline]
+    print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keel", description="Keel: change and configuration management with a CMDB.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -245,6 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--customer", help="default customer for rows without one")
     imp.add_argument("--format", choices=["csv", "json"])
     imp.set_defaults(func=cmd_import)
+
+    rfc = commands.add_parser("rfc", help="requests for change")
+    rfc_commands = rfc.add_subparsers(dest="rfc_command", required=True)
+    rfc_list = rfc_commands.add_parser("list", help="list RFCs, newest first")
+    rfc_list.add_argument("--customer")
+    rfc_list.add_argument("--state", help="comma-separated states")
+    rfc_list.add_argument("--limit", type=int, default=50)
+    rfc_list.set_defaults(func=cmd_rfc_list)
+    rfc_show = rfc_commands.add_parser("show", help="one RFC with its impact and timeline")
+    rfc_show.add_argument("key", help="RFC-YYYY-NNNN or id")
+    rfc_show.set_defaults(func=cmd_rfc_show)
 
     exp = commands.add_parser("export", help="export CIs and relationships as CSV or JSON")
     exp.add_argument("--customer")

@@ -8,6 +8,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from change.services import ChangeService
 from cmdb.accounts import Accounts
 from cmdb.importexport import ImportExportService
 from cmdb.models import Actor
@@ -26,6 +27,10 @@ def provide_transfer(state: State) -> ImportExportService:
     return state.transfer  # type: ignore[no-any-return]
 
 
+def provide_change(state: State) -> ChangeService:
+    return state.change  # type: ignore[no-any-return]
+
+
 def provide_actor(request: Request[Any, Any, Any]) -> Actor:
     return request.user  # type: ignore[no-any-return]
 
@@ -35,6 +40,7 @@ DEPENDENCIES = {
     "accounts": Provide(provide_accounts, sync_to_thread=False),
     "transfer": Provide(provide_transfer, sync_to_thread=False),
     "actor": Provide(provide_actor, sync_to_thread=False),
+    "change": Provide(provide_change, sync_to_thread=False),
 }
 
 

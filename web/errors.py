@@ -51,11 +51,10 @@ def error_body(error: DomainError) -> dict[str, Any]:
     body: dict[str, Any] = {"error": error.code, "detail": error.detail}
     if isinstance(error, InvalidInput):
         body["fields"] = [problem.as_dict() for problem in error.problems]
-    if isinstance(error, Conflict):
-        if error.state is not None:
-            body["state"] = error.state
-        if error.allowed:
-            body["allowed"] = list(error.allowed)
+    if isinstance(error, Conflict) and error.state is not None:
+        # The actions allowed now, even when none are: a closed record says so plainly.
+        body["state"] = error.state
+        body["allowed"] = list(error.allowed)
     if isinstance(error, StaleVersion):
         body["version"] = error.current_version
     return body

@@ -112,3 +112,51 @@ def hop_json(hop: PathHop, customer_keys: Mapping[int, str]) -> dict[str, Any]:
         "target": ci_brief(hop.target, customer_keys),
         "relationship": hop.rel_id,
     }
+
+
+def rfc_json(rfc: Any, customer_keys: Mapping[str, Any] | Mapping[int, str]) -> dict[str, Any]:
+    def moment(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "id": rfc.id,
+        "key": rfc.key,
+        "customer": customer_keys.get(rfc.tenant_id),  # type: ignore[call-overload]
+        "title": rfc.title,
+        "type": rfc.type.value,
+        "state": rfc.state.value,
+        "priority": rfc.priority.value,
+        "origin": rfc.origin.value,
+        "origin_ref": rfc.origin_ref,
+        "originator": rfc.originator_id,
+        "need": rfc.need,
+        "desired_result": rfc.desired_result,
+        "affected_people": list(rfc.affected_people),
+        "cis": list(rfc.ci_ids),
+        "plan": rfc.plan,
+        "backout_plan": rfc.backout_plan,
+        "deadline": moment(rfc.deadline),
+        "cost": str(rfc.cost) if rfc.cost is not None else None,
+        "budget": str(rfc.budget) if rfc.budget is not None else None,
+        "customer_ref": rfc.customer_ref,
+        "refers_to": rfc.refers_to,
+        "template": rfc.template,
+        "planned_start": moment(rfc.planned_start),
+        "planned_end": moment(rfc.planned_end),
+        "release_requirements": list(rfc.release_requirements),
+        "impact_frozen": rfc.impact_frozen,
+        "post_implementation_review_required": rfc.post_implementation_review_required,
+        "emergency_reason": rfc.emergency_reason,
+        "customer_approval_required": rfc.customer_approval_required,
+        "customer_approved_by": rfc.customer_approved_by,
+        "patch_components": list(rfc.patch_components),
+        "vulnerability": rfc.vulnerability,
+        "patch_description": rfc.patch_description,
+        "urgency": rfc.urgency.value if rfc.urgency else None,
+        "available_at": moment(rfc.available_at),
+        "proposed_deployment": moment(rfc.proposed_deployment),
+        "testing_done": rfc.testing_done,
+        "version": rfc.version,
+        "created_at": moment(rfc.created_at),
+        "updated_at": moment(rfc.updated_at),
+    }

@@ -10,7 +10,13 @@ from tests.support import World
 async def test_change_manager_records_windows_and_blackouts(world: World, sign_in: Any) -> None:
     carl = await sign_in("carl")
     ci = await world.ci("ACME", "erp-db", "database")
-    window = {"name": "Saturday night", "days": [6], "start": "22:00", "duration_minutes": 360, "timezone": "America/New_York"}
+    window = {
+        "name": "Saturday night",
+        "days": [6],
+        "start": "22:00",
+        "duration_minutes": 360,
+        "timezone": "America/New_York",
+    }
     created = await carl.post("/api/customers/ACME/windows", json=window)
     assert created.status_code == 201, created.text
     per_ci = await carl.post("/api/customers/ACME/windows", json={**window, "name": "DB only", "ci": ci.id})
@@ -35,7 +41,10 @@ async def test_bad_windows_and_blackouts_are_refused(world: World, sign_in: Any)
         ({"name": "x", "days": [6], "start": "25:00", "duration_minutes": 60, "timezone": "UTC"}, "start"),
         ({"name": "x", "days": [6], "start": "22:00", "duration_minutes": 0, "timezone": "UTC"}, "duration_minutes"),
         ({"name": "x", "days": [6], "start": "22:00", "duration_minutes": 60, "timezone": "Nowhere/City"}, "timezone"),
-        ({"name": "x", "days": [6], "start": "22:00", "duration_minutes": 60, "timezone": "UTC", "ci": globex_ci.id}, "ci"),
+        (
+            {"name": "x", "days": [6], "start": "22:00", "duration_minutes": 60, "timezone": "UTC", "ci": globex_ci.id},
+            "ci",
+        ),
     ]
     for body, field in cases:
         response = await carl.post("/api/customers/ACME/windows", json=body)
@@ -48,7 +57,9 @@ async def test_bad_windows_and_blackouts_are_refused(world: World, sign_in: Any)
     assert (await carl.get("/api/customers/ACME/windows")).json()["total"] == 0
 
 
-async def test_windows_of_another_customer_are_invisible_and_engineers_cannot_set_them(world: World, sign_in: Any) -> None:
+async def test_windows_of_another_customer_are_invisible_and_engineers_cannot_set_them(
+    world: World, sign_in: Any
+) -> None:
     carl = await sign_in("carl")
     window = {"name": "Sunday", "days": [7], "start": "02:00", "duration_minutes": 120, "timezone": "Europe/London"}
     assert (await carl.post("/api/customers/GLOBEX/windows", json=window)).status_code == 201
