@@ -197,9 +197,7 @@ class TestDstResolution:
 
     def test_half_hour_daylight_saving(self) -> None:
         lord_howe = ZoneInfo("Australia/Lord_Howe")
-        assert local_to_utc(date(2026, 10, 4), time(2, 15), lord_howe) == datetime(
-            2026, 10, 3, 15, 30, tzinfo=UTC
-        )
+        assert local_to_utc(date(2026, 10, 4), time(2, 15), lord_howe) == datetime(2026, 10, 3, 15, 30, tzinfo=UTC)
 
     def test_opening_inside_the_gap_opens_at_the_jump(self) -> None:
         cal = BusinessCalendar(
@@ -399,9 +397,7 @@ def oracle_is_business_day(cal: BusinessCalendar, day: date) -> bool:
     if cal.holiday_region is None:
         return True
     country, _, subdiv = cal.holiday_region.partition("-")
-    table = holidays.country_holidays(
-        country.upper(), subdiv=subdiv or None, years=range(day.year - 1, day.year + 2)
-    )
+    table = holidays.country_holidays(country.upper(), subdiv=subdiv or None, years=range(day.year - 1, day.year + 2))
     return day not in table
 
 
@@ -498,9 +494,7 @@ class TestBusinessHoursProperties:
 
     @PROPERTY
     @given(cal=calendars, start=instants, h1=hours, h2=hours)
-    def test_monotonic_in_hours(
-        self, cal: BusinessCalendar, start: datetime, h1: timedelta, h2: timedelta
-    ) -> None:
+    def test_monotonic_in_hours(self, cal: BusinessCalendar, start: datetime, h1: timedelta, h2: timedelta) -> None:
         h1, h2 = min(h1, h2), max(h1, h2)
         assert cal.add_business_hours(start, h1) <= cal.add_business_hours(start, h2)
 

@@ -290,9 +290,9 @@ def _clock_changes(zones: list[str]) -> list[datetime]:
 
 
 range_starts = st.one_of(
-    st.datetimes(
-        min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
-    ).map(lambda d: d.replace(second=0, microsecond=0)),
+    st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)).map(
+        lambda d: d.replace(second=0, microsecond=0)
+    ),
     # Uniform draws almost never reach a clock-change night.
     st.builds(
         lambda t, m: t + timedelta(minutes=m),
@@ -348,9 +348,7 @@ class TestWindowProperties:
 
     @PROPERTY
     @given(window=windows, range_start=range_starts)
-    def test_running_past_the_open_period_does_not_fit(
-        self, window: ChangeWindow, range_start: datetime
-    ) -> None:
+    def test_running_past_the_open_period_does_not_fit(self, window: ChangeWindow, range_start: datetime) -> None:
         occ = occurrences(window, range_start, range_start + timedelta(days=8))
         s, e = occ[0]
         # The open period may continue into a following occurrence; find where it really ends.
