@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from change import repository as repo
+from change.catalogue import CATALOGUE
 from change.conflicts import ConflictPair, ScheduledChange, find_conflicts
 from change.models import RFC, ChangeType, Event, Origin, Priority, RFCState, Urgency, VoteChoice
 from change.risk import ImpactThresholds, assess, classify, committee_required, summarize
@@ -24,7 +25,7 @@ from change.workflow import TRANSITIONS, DecisionRule, actions_in_state, allowed
 from cmdb import repository as cmdb_repo
 from cmdb.db import atomic
 from cmdb.errors import Conflict, FieldProblem, InvalidInput, NotFound, StaleVersion
-from cmdb.models import CI, Actor, CIClass, Criticality, Customer, HistoryEntry, Role, Scope
+from cmdb.models import CI, Actor, CIClass, Criticality, Customer, HistoryEntry, Person, Role, Scope
 from cmdb.services import Clock, CMDBService, page_bounds
 from cmdb.windows import Blackout, ChangeWindow, check_schedule
 
@@ -313,6 +314,8 @@ class ChangeService:
         for name in ("planned_start", "planned_end"):
             if data.get(name) is not None:
                 planned[name] = _moment(data[name], name, problems)
+        if values.get("type") is ChangeType.STANDARD and tenant is not None:
+            await self._apply_template(values, problems)
         if problems:
             raise InvalidInput(problems)
         assert tenant is not None
@@ -341,6 +344,49 @@ class ChangeService:
             rfc = replace(rfc, id=rfc_id, key=key)
             await self._record(rfc, [Event("created", actor.person_id, actor.username, now, "", {"key": key})])
         return rfc
+
+    async def _apply_template(self, values: dict[str, Any], problems: list[FieldProblem]) -> None:
+        """A standard change comes from the catalogue: it names a template, takes the template's
+        plan and backout plan unless it gives its own, and touches only CIs of its classes."""
+        template = CATALOGUE.get(values.get("template") or "")
+        if template is None:
+            problems.append(
+                FieldProblem(
+                    "template", f"a standard change names a catalogue template: {', '.join(sorted(CATALOGUE))}"
+                )
+            )
+            return
+        values["plan"] = values.get("plan") or template.plan
+        values["backout_plan"] = values.get("backout_plan") or template.backout_plan
+        cis = await cmdb_repo.cis_by_ids(values.get("ci_ids", ()))
+        wrong = sorted(ci.name for ci in cis.values() if ci.ci_class not in template.ci_classes)
+        if wrong:
+            classes = ", ".join(sorted(c.value for c in template.ci_classes))
+            problems.append(FieldProblem("cis", f"{', '.join(wrong)}: template {template.key} covers only {classes}"))
+
+    async def suggest_committee(self, actor: Actor, ref: int | str) -> list[tuple[Person, list[str]]]:
+        """Committee members with expertise in the classes of the CIs an RFC touches, best
+        match first; the originator is never suggested (they cannot vote on their own RFC)."""
+        rfc, _ = await self._load(actor, ref)
+        impact = await self.impact(actor, rfc.id)
+        cis = await cmdb_repo.cis_by_ids({*rfc.ci_ids, *impact.cis[:200]})
+        classes = {ci.ci_class.value for ci in cis.values()}
+        provider = await self.cmdb.provider()
+        members, _ = await cmdb_repo.list_people(
+            Scope.everything(provider.id),
+            tenant_id=provider.id,
+            role=Role.COMMITTEE_MEMBER.value,
+            expertise=None,
+            limit=500,
+            offset=0,
+        )
+        ranked = [
+            (person, sorted(classes & person.expertise))
+            for person in members
+            if person.id != rfc.originator_id and person.active
+        ]
+        ranked.sort(key=lambda item: (-len(item[1]), item[0].username))
+        return ranked
 
     async def update(
         self, actor: Actor, ref: int | str, changes: Mapping[str, Any], expected_version: int | None = None

@@ -306,3 +306,57 @@ async def test_an_approved_rfc_authorizes_controlled_changes_to_its_cis(
     await eve.patch(f"/api/cis/{ci}", json={"attributes": {"serial_number": "B"}, "rfc": key})
     audit = (await eve.get("/api/cis/audit")).json()
     assert [item["after"]["attributes"]["serial_number"] for item in audit["items"]] == ["A"]
+
+
+async def test_standard_changes_come_from_the_catalogue_and_skip_the_committee(
+    world: World, estate: dict[str, Any], sign_in: Any
+) -> None:
+    eve, carl = await sign_in("eve"), await sign_in("carl")
+    catalogue = (await eve.get("/api/rfcs/catalogue")).json()
+    assert "server-imaging" in {t["key"] for t in catalogue["items"]}
+    missing = await eve.post(
+        "/api/rfcs", json={"customer": "ACME", "title": "x", "cis": [estate["other"].id], "type": "standard"}
+    )
+    assert missing.status_code == 422 and missing.json()["fields"][0]["field"] == "template"
+    wrong_class = await eve.post(
+        "/api/rfcs",
+        json={
+            "customer": "ACME",
+            "title": "x",
+            "cis": [estate["db"].id],
+            "type": "standard",
+            "template": "server-imaging",
+        },
+    )
+    assert wrong_class.status_code == 422 and wrong_class.json()["fields"][0]["field"] == "cis"
+    rfc = await eve.post(
+        "/api/rfcs",
+        json={
+            "customer": "ACME",
+            "title": "Re-image print server",
+            "cis": [estate["other"].id],
+            "type": "standard",
+            "template": "server-imaging",
+            "need": "Drifted configuration",
+            "desired_result": "Clean node",
+        },
+    )
+    assert rfc.status_code == 201, rfc.text
+    assert rfc.json()["plan"].startswith("Drain the node")
+    key = rfc.json()["key"]
+    await eve.post(f"/api/rfcs/{key}/actions/submit", json={})
+    await carl.post(f"/api/rfcs/{key}/actions/authorize", json={"release_requirements": []})
+    assert (await carl.post(f"/api/rfcs/{key}/actions/refer-to-committee", json={})).status_code == 409
+    assert (await carl.post(f"/api/rfcs/{key}/actions/approve", json={})).json()["state"] == "approved"
+
+
+async def test_committee_members_are_suggested_by_expertise(world: World, estate: dict[str, Any], sign_in: Any) -> None:
+    await world.add_person("dbexpert", ["committee_member"], expertise=["database", "application"])
+    await world.add_person("netexpert", ["committee_member"], expertise=["network_device"])
+    eve = await sign_in("eve")
+    rfc = await _ready(eve, estate["db"].id)
+    committee = (await eve.get(f"/api/rfcs/{rfc['key']}/committee")).json()
+    assert committee["suggested"][0]["username"] == "dbexpert"
+    assert committee["suggested"][0]["matching_expertise"] == ["application", "database"]
+    assert "eve" not in {s["username"] for s in committee["suggested"]}
+    assert "quorum" in committee["rule"].lower()

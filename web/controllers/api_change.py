@@ -106,6 +106,42 @@ class RFCController(Controller):
             "to": end.isoformat(),
         }
 
+    @get("/catalogue", summary="The standard change catalogue: pre-approved templates")
+    async def catalogue(self) -> dict[str, Any]:
+        from change.catalogue import CATALOGUE
+
+        items = [
+            {
+                "key": t.key,
+                "title": t.title,
+                "description": t.description,
+                "plan": t.plan,
+                "backout_plan": t.backout_plan,
+                "ci_classes": sorted(c.value for c in t.ci_classes),
+            }
+            for t in CATALOGUE.values()
+        ]
+        return {"items": items, "total": len(items)}
+
+    @get("/{ref:str}/committee", summary="Suggested committee members, votes so far and the decision rule")
+    async def committee(self, change: ChangeService, cmdb: CMDBService, actor: Actor, ref: str) -> dict[str, Any]:
+        view = await change.get(actor, parse_ref(ref))
+        suggested = await change.suggest_committee(actor, view.rfc.id) if actor.is_provider_staff else []
+        votes = await change.votes(actor, view.rfc.id)
+        tenant = await cmdb.get_customer(actor, view.rfc.tenant_id)
+        from change.workflow import DecisionRule
+
+        return {
+            "suggested": [
+                {"id": p.id, "username": p.username, "name": p.name, "matching_expertise": m} for p, m in suggested
+            ],
+            "votes": [
+                {"member": v["member"], "vote": v["vote"].value, "comment": v["comment"], "at": v["at"].isoformat()}
+                for v in votes
+            ],
+            "rule": DecisionRule.from_terms(tenant.sla.get("committee_rule")).describe(),
+        }
+
     @get("/{ref:str}")
     async def get_rfc(self, change: ChangeService, cmdb: CMDBService, actor: Actor, ref: str) -> dict[str, Any]:
         view = await change.get(actor, parse_ref(ref))
