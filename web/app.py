@@ -37,6 +37,7 @@ async def health() -> dict[str, Any]:
 def route_handlers() -> list[Any]:
     from web.controllers import api_change, api_cmdb, api_import
     from web.controllers.pages import PAGE_HANDLERS
+    from web.controllers.pages_change import CHANGE_PAGE_HANDLERS
 
     return [
         health,
@@ -48,6 +49,7 @@ def route_handlers() -> list[Any]:
         *api_import.HANDLERS,
         *api_change.HANDLERS,
         *PAGE_HANDLERS,
+        *CHANGE_PAGE_HANDLERS,
         create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
     ]
 

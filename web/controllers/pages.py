@@ -25,7 +25,7 @@ from markupsafe import Markup
 from cmdb.accounts import Accounts
 from cmdb.attributes import specs_for
 from cmdb.errors import InvalidInput, NotFound, Unauthenticated
-from cmdb.models import CI, Actor, CIClass, CIStatus, Criticality, HistoryEntry, RelationshipType
+from cmdb.models import CI, Actor, CIClass, CIStatus, Criticality, HistoryEntry, RelationshipType, Role
 from cmdb.services import CMDBService, ImpactRow
 from web import graphsvg
 from web.auth import SESSION_COOKIE, provider_staff
@@ -75,6 +75,33 @@ NAV: list[NavEntry] = [
 ]
 """Later processes append their pages here (e.g. "Changes" for change managers), so the
 navigation never links to a page that does not exist yet."""
+
+# Change management (web/controllers/pages_change.py): each link only for those who may use it.
+NAV += [
+    NavEntry(
+        "changes",
+        "Change queue",
+        "/changes",
+        lambda a: a.is_provider_staff and a.has_any(Role.CHANGE_MANAGER),
+    ),
+    NavEntry(
+        "changes",
+        "Changes",
+        "/changes",
+        lambda a: a.is_provider_staff and not a.has_any(Role.CHANGE_MANAGER),
+    ),
+    NavEntry("changes", "My changes", "/changes", lambda a: not a.is_provider_staff),
+    NavEntry(
+        "new-change",
+        "Raise a change",
+        "/changes/new",
+        lambda a: a.has_any(
+            Role.ENGINEER, Role.CHANGE_MANAGER, Role.CUSTOMER, Role.ADMINISTRATOR, Role.SERVICE_MANAGER
+        ),
+    ),
+    NavEntry("votes", "Votes", "/changes/votes", lambda a: a.is_provider_staff and a.has_any(Role.COMMITTEE_MEMBER)),
+    NavEntry("calendar", "Change calendar", "/changes/calendar", _staff),
+]
 
 
 def navigation(actor: Actor, current: str = "") -> list[NavLink]:
