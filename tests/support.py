@@ -42,10 +42,11 @@ async def migrate_fresh() -> None:
             engine, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
         async with db.atomic(engine):
-            await engine.run_ddl("PRAGMA foreign_keys = OFF")
+            # foreign_keys cannot change inside a transaction; deferring the checks to the
+            # commit, when every table is gone, lets a database with data be dropped.
+            await engine.run_ddl("PRAGMA defer_foreign_keys = ON")
             for row in rows:
                 await engine.run_ddl(f'DROP TABLE IF EXISTS "{row["name"]}"')
-        await engine.run_ddl("PRAGMA foreign_keys = ON")
     else:
         await engine.run_ddl("DROP SCHEMA public CASCADE")
         await engine.run_ddl("CREATE SCHEMA public")
