@@ -360,3 +360,26 @@ async def test_committee_members_are_suggested_by_expertise(world: World, estate
     assert committee["suggested"][0]["matching_expertise"] == ["application", "database"]
     assert "eve" not in {s["username"] for s in committee["suggested"]}
     assert "quorum" in committee["rule"].lower()
+
+
+async def test_customer_side_approval_when_the_sla_requires_it(
+    world: World, estate: dict[str, Any], sign_in: Any
+) -> None:
+    admin, eve, carl = await sign_in("admin"), await sign_in("eve"), await sign_in("carl")
+    assert (await admin.patch("/api/customers/ACME", json={"sla": {"customer_approval": True}})).status_code == 200
+    rfc = await _ready(eve, estate["other"].id)
+    assert rfc["customer_approval_required"] is True
+    key = rfc["key"]
+    await eve.post(f"/api/rfcs/{key}/actions/submit", json={})
+    await carl.post(f"/api/rfcs/{key}/actions/authorize", json={"release_requirements": []})
+    await carl.post(f"/api/rfcs/{key}/actions/approve", json={})
+    slot = {"planned_start": "2026-11-14T03:00:00Z", "planned_end": "2026-11-14T05:00:00Z"}
+    waiting = await carl.post(f"/api/rfcs/{key}/actions/schedule", json=slot)
+    assert waiting.status_code == 409 and "customer-approve" in waiting.json()["allowed"]
+    globex = await sign_in("globex-contact")
+    assert (await globex.post(f"/api/rfcs/{key}/actions/customer-approve", json={})).status_code == 404
+    acme = await sign_in("acme-contact")
+    approved = await acme.post(f"/api/rfcs/{key}/actions/customer-approve", json={"comment": "Go ahead"})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["customer_approved_by"] == world.actors["acme-contact"].person_id
+    assert (await carl.post(f"/api/rfcs/{key}/actions/schedule", json=slot)).json()["state"] == "scheduled"
