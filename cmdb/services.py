@@ -141,6 +141,15 @@ class CMDBService:
         self.authority: ChangeAuthority = authority or NoApprovedChanges()
         self._customer_keys: dict[int, str] = {}
 
+    def _entry(self, actor: Actor | None, **fields: Any) -> Any:
+        """A history row for something `actor` did now (None: the operator's `keel` command)."""
+        return repo.history_row(
+            actor_id=actor.person_id if actor else None,
+            actor_name=actor.username if actor else "keel-cli",
+            at=self.clock.now(),
+            **fields,
+        )
+
     # --- customers -------------------------------------------------------------------------
 
     async def provider(self) -> Customer:
@@ -205,14 +214,12 @@ class CMDBService:
             )
             await repo.append_history(
                 [
-                    repo.history_row(
+                    self._entry(
+                        actor,
                         tenant_id=customer_id,
                         entity="customer",
                         entity_id=customer_id,
                         action="created",
-                        actor_id=actor.person_id,
-                        actor_name=actor.username,
-                        at=now,
                         after={"key": key, "name": name, "calendar": calendar, "sla": data.get("sla") or {}},
                     )
                 ]
@@ -260,14 +267,12 @@ class CMDBService:
             after_customer = await self.get_customer(actor, customer.id)
             await repo.append_history(
                 [
-                    repo.history_row(
+                    self._entry(
+                        actor,
                         tenant_id=customer.id,
                         entity="customer",
                         entity_id=customer.id,
                         action="updated",
-                        actor_id=actor.person_id,
-                        actor_name=actor.username,
-                        at=self.clock.now(),
                         before=before,
                         after={
                             "name": after_customer.name,
@@ -366,14 +371,12 @@ class CMDBService:
             )
             await repo.append_history(
                 [
-                    repo.history_row(
+                    self._entry(
+                        actor,
                         tenant_id=tenant.id,
                         entity="person",
                         entity_id=person_id,
                         action="created",
-                        actor_id=actor.person_id if actor else None,
-                        actor_name=actor.username if actor else "keel-cli",
-                        at=now,
                         after={"username": username, "name": name, "roles": sorted(r.value for r in roles)},
                     )
                 ]
@@ -481,15 +484,13 @@ class CMDBService:
             created = (await repo.find_ci(Scope.everything(tenant.id), ci_id))[0]
             await repo.append_history(
                 [
-                    repo.history_row(
+                    self._entry(
+                        actor,
                         tenant_id=tenant.id,
                         entity="ci",
                         entity_id=ci_id,
                         ci_id=ci_id,
                         action="created",
-                        actor_id=actor.person_id,
-                        actor_name=actor.username,
-                        at=now,
                         after=ci_snapshot(created),
                     )
                 ]
@@ -574,15 +575,13 @@ class CMDBService:
             changed_keys = [k for k in after if before.get(k) != after.get(k)]
             await repo.append_history(
                 [
-                    repo.history_row(
+                    self._entry(
+                        actor,
                         tenant_id=ci.tenant_id,
                         entity="ci",
                         entity_id=ci.id,
                         ci_id=ci.id,
                         action="updated",
-                        actor_id=actor.person_id,
-                        actor_name=actor.username,
-                        at=now,
                         before={k: before[k] for k in changed_keys},
                         after={k: after[k] for k in changed_keys},
                         rfc=rfc,
@@ -685,16 +684,14 @@ class CMDBService:
             )
             await repo.append_history(
                 [
-                    repo.history_row(
+                    self._entry(
+                        actor,
                         tenant_id=source_ci.tenant_id,
                         entity="relationship",
                         entity_id=rel_id,
                         ci_id=source_ci.id,
                         other_ci_id=target_ci.id,
                         action="created",
-                        actor_id=actor.person_id,
-                        actor_name=actor.username,
-                        at=now,
                         after={"source": source_ci.name, "type": rel_type.value, "target": target_ci.name},
                         rfc=rfc,
                         comment=note,
@@ -736,21 +733,18 @@ class CMDBService:
         if relationship is None:
             raise NotFound("relationship", rel_id)
         names = await repo.cis_by_ids([relationship.source_id, relationship.target_id])
-        now = self.clock.now()
         async with atomic(repo.engine()):
             await repo.delete_relationship(rel_id)
             await repo.append_history(
                 [
-                    repo.history_row(
+                    self._entry(
+                        actor,
                         tenant_id=relationship.tenant_id,
                         entity="relationship",
                         entity_id=rel_id,
                         ci_id=relationship.source_id,
                         other_ci_id=relationship.target_id,
                         action="deleted",
-                        actor_id=actor.person_id,
-                        actor_name=actor.username,
-                        at=now,
                         before={
                             "source": names[relationship.source_id].name,
                             "type": relationship.type.value,
@@ -901,15 +895,13 @@ class CMDBService:
             )
             await repo.append_history(
                 [
-                    repo.history_row(
+                    self._entry(
+                        actor,
                         tenant_id=tenant.id,
                         entity="change_window",
                         entity_id=window_id,
                         ci_id=ci_id,
                         action="created",
-                        actor_id=actor.person_id,
-                        actor_name=actor.username,
-                        at=self.clock.now(),
                         after=dict(data),
                     )
                 ]
@@ -944,15 +936,13 @@ class CMDBService:
             )
             await repo.append_history(
                 [
-                    repo.history_row(
+                    self._entry(
+                        actor,
                         tenant_id=tenant.id,
                         entity="blackout",
                         entity_id=blackout_id,
                         ci_id=ci_id,
                         action="created",
-                        actor_id=actor.person_id,
-                        actor_name=actor.username,
-                        at=self.clock.now(),
                         after={"start": start.isoformat(), "end": end.isoformat(), "reason": reason},
                     )
                 ]
