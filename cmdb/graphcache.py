@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from cmdb import repository as repo
 from cmdb.graph import GraphIndex
 
@@ -69,9 +71,15 @@ class GraphCache:
         # Read the revision first: edits landing during the load are applied again from the
         # log afterwards, which is harmless because every edit is idempotent.
         revision = await repo.graph_revision()
-        nodes = await repo.all_nodes()
-        edges = await repo.all_edges()
-        self.index = GraphIndex.build(nodes, edges)
+        (ids, tenants), (rel_ids, sources, targets, codes) = await repo.graph_arrays()
+        self.index = GraphIndex.from_arrays(
+            np.array(ids, dtype=np.int64),
+            np.array(tenants, dtype=np.int64),
+            np.array(rel_ids, dtype=np.int64),
+            np.array(sources, dtype=np.int64),
+            np.array(targets, dtype=np.int64),
+            np.array(codes, dtype=np.int8),
+        )
         self.revision = revision
         # Freeze what the build allocated so full collections do not walk it on every query.
         gc.collect()

@@ -436,6 +436,19 @@ async def delete_relationship(rel_id: int) -> None:
     await RelationshipTable.delete().where(RelationshipTable.id == rel_id)
 
 
+async def graph_arrays() -> tuple[list[list[int]], list[list[int]]]:
+    """Every CI (id, tenant) and relationship (id, source, target, type code) as integer
+    columns, for a full graph build. Type codes follow the order of `EDGE_TYPES`."""
+    from cmdb.graph import EDGE_TYPES
+
+    cases = " ".join(f"WHEN '{name}' THEN {code}" for code, name in enumerate(EDGE_TYPES))
+    nodes = await db.fetch_int_columns(engine(), "SELECT id, tenant FROM ci", 2)
+    edges = await db.fetch_int_columns(
+        engine(), f"SELECT id, source, target, CASE type {cases} END FROM relationship", 4
+    )
+    return nodes, edges
+
+
 async def all_edges() -> list[tuple[int, int, int, str]]:
     rows = await db.fetch(engine(), "SELECT id, source, target, type FROM relationship")
     return [(row["id"], row["source"], row["target"], row["type"]) for row in rows]
