@@ -194,31 +194,32 @@ async def executemany(engine: Engine, sql: str, rows: Sequence[Sequence[Any]]) -
     await transaction.connection.executemany(_numbered(sql), rows)
 
 
-async def fetch_int_columns(engine: Engine, sql: str, columns: int, chunk: int = 200_000) -> list[list[int]]:
-    """Whole-table reads of integer columns, as plain lists per column: no dict per row.
-    For the graph cache's cold build, where a million rows as dicts cost seconds."""
-    out: list[list[int]] = [[] for _ in range(columns)]
+async def fetch_int_columns(engine: Engine, sql: str, columns: int, chunk: int = 250_000) -> list[Any]:
+    """Whole-table reads of integer columns as one numpy int64 array per column: no dict per
+    row. For the graph cache's cold build, where a million rows as dicts cost seconds."""
+    import numpy as np
+
+    parts: list[Any] = []
     if isinstance(engine, KeelSQLiteEngine):
         reader = await engine._reader()
         cursor = await reader.execute(sql)
         cursor.row_factory = None  # type: ignore[assignment]
         try:
             while rows := await cursor.fetchmany(chunk):
-                for index, column in enumerate(zip(*rows, strict=True)):
-                    out[index].extend(column)
+                parts.append(np.array(rows, dtype=np.int64))
         finally:
             await cursor.close()
-        return out
-    pool = getattr(engine, "pool", None)
-    connection = await (pool.acquire() if pool is not None else engine.get_new_connection())  # type: ignore[attr-defined]
-    try:
-        records = await connection.fetch(sql)
-    finally:
-        await (pool.release(connection) if pool is not None else connection.close())
-    for record in records:
-        for index in range(columns):
-            out[index].append(record[index])
-    return out
+    else:
+        pool = getattr(engine, "pool", None)
+        connection = await (pool.acquire() if pool is not None else engine.get_new_connection())  # type: ignore[attr-defined]
+        try:
+            records = await connection.fetch(sql)
+        finally:
+            await (pool.release(connection) if pool is not None else connection.close())
+        if records:
+            parts.append(np.array([tuple(record) for record in records], dtype=np.int64))
+    table = np.concatenate(parts) if parts else np.zeros((0, columns), dtype=np.int64)
+    return [table[:, index] for index in range(columns)]
 
 
 def _numbered(sql: str) -> str:

@@ -72,14 +72,7 @@ class GraphCache:
         # log afterwards, which is harmless because every edit is idempotent.
         revision = await repo.graph_revision()
         (ids, tenants), (rel_ids, sources, targets, codes) = await repo.graph_arrays()
-        self.index = GraphIndex.from_arrays(
-            np.array(ids, dtype=np.int64),
-            np.array(tenants, dtype=np.int64),
-            np.array(rel_ids, dtype=np.int64),
-            np.array(sources, dtype=np.int64),
-            np.array(targets, dtype=np.int64),
-            np.array(codes, dtype=np.int8),
-        )
+        self.index = GraphIndex.from_arrays(ids, tenants, rel_ids, sources, targets, codes.astype(np.int8))
         self.revision = revision
         # Freeze what the build allocated so full collections do not walk it on every query.
         gc.collect()
