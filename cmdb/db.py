@@ -200,8 +200,10 @@ async def fetch_int_columns(engine: Engine, sql: str, columns: int, chunk: int =
     import numpy as np
 
     parts: list[Any] = []
+    transaction = engine.current_transaction.get()
     if isinstance(engine, KeelSQLiteEngine):
-        reader = await engine._reader()
+        # Inside a transaction, read on its connection: the reader would not see its writes.
+        reader = transaction.connection if transaction is not None else await engine._reader()
         cursor = await reader.execute(sql)
         cursor.row_factory = None  # type: ignore[assignment]
         try:
@@ -210,12 +212,15 @@ async def fetch_int_columns(engine: Engine, sql: str, columns: int, chunk: int =
         finally:
             await cursor.close()
     else:
-        pool = getattr(engine, "pool", None)
-        connection = await (pool.acquire() if pool is not None else engine.get_new_connection())  # type: ignore[attr-defined]
-        try:
-            records = await connection.fetch(sql)
-        finally:
-            await (pool.release(connection) if pool is not None else connection.close())
+        if transaction is not None:
+            records = await transaction.connection.fetch(sql)
+        else:
+            pool = getattr(engine, "pool", None)
+            connection = await (pool.acquire() if pool is not None else engine.get_new_connection())  # type: ignore[attr-defined]
+            try:
+                records = await connection.fetch(sql)
+            finally:
+                await (pool.release(connection) if pool is not None else connection.close())
         if records:
             parts.append(np.array([tuple(record) for record in records], dtype=np.int64))
     table = np.concatenate(parts) if parts else np.zeros((0, columns), dtype=np.int64)

@@ -1,16 +1,23 @@
 """Demo data: a managed-services provider and four customers, for `keel demo` and the README.
 
-Everything is created through `CMDBService` (the same validation, history and graph log as the
-web and the API), from a fixed random seed, with dates relative to the injected clock: the same
-clock gives the same data set, and "warranty expires in three weeks" stays true whenever the
-demo is seeded.
+Everything is created through `CMDBService` and `ChangeService` (the same validation, workflow,
+history and graph log as the web and the API), from a fixed random seed, with dates relative to
+the injected clock: the same clock gives the same data set, and "warranty expires in three
+weeks" stays true whenever the demo is seeded.
+
+The data set has a past: records are written with a `SeedClock` that starts `HISTORY_DAYS`
+before the injected clock's now (the estate is recorded then) and that the later steps move to
+the time of each event, never past now. So an RFC completed two weeks ago was scheduled into a
+change window two weeks ago and implemented after it opened, and its history says so.
 
 Idempotent: if any of the demo customers already exists, `seed_demo` creates nothing and
 returns a summary of what is there (`created=False`).
 
 `seed_demo` runs `STEPS` in order, each a small named coroutine taking the `DemoContext`. Later
-work (RFCs, incidents, problems, releases, a finished month to report on) appends steps; a step
-finds what earlier steps made in `ctx.cis`, `ctx.people`, `ctx.customers` and `ctx.actors`.
+work (incidents, problems, releases, a finished month to report on) appends steps; a step finds
+what earlier steps made in `ctx.cis`, `ctx.people`, `ctx.customers`, `ctx.actors` and
+`ctx.rfcs`, uses `ctx.cmdb` and `ctx.change`, and sets `ctx.clock` to when its events happen
+(`ChangePlan` shows one way: plan the events, then replay them in time order).
 
 The data set:
 
@@ -27,8 +34,16 @@ The data set:
   circle (a real CMDB has such cycles);
 - a person in every role (sign-ins in `DemoSummary.sign_ins`), CI owners and support staff;
 - change windows per customer and for a few critical CIs, a blackout per customer;
+- RFCs in every workflow state across the tenants (see `CHANGE_STORIES`): standard, normal and
+  emergency changes; customer-raised ones by the customer contacts and internal ones; patch RFCs
+  of several urgency levels; a high-impact SAN firmware upgrade in committee review; an
+  emergency firewall hotfix under way outside the windows (post-implementation review flagged);
+  completed, failed and backed-out changes in past windows; a rejected RFC and the new one that
+  refers to it; two RFCs scheduled in overlapping windows whose impact shares the ACME ERP
+  application (a scheduling conflict); CI updates recorded under completed RFCs (authorized);
 - a few CI updates after creation, most of them to controlled attributes without an approved
-  RFC, so the configuration audit has something to show.
+  RFC (some cite an RFC that is not approved yet), so the configuration audit has something to
+  show.
 """
 
 from __future__ import annotations
@@ -43,12 +58,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from change.models import RFC, RFCState
+from change.services import ChangeService, RFCAuthority
 from cmdb import repository as repo
 from cmdb.db import atomic
 from cmdb.errors import Conflict, NotFound
 from cmdb.models import CI, Actor, CIClass, Customer, Person
 from cmdb.models import RelationshipType as Rel
 from cmdb.services import CIInput, Clock, CMDBService, system_actor
+from cmdb.windows import Blackout, ChangeWindow, blackouts_hit, next_fitting_start
 
 DEMO_SEED = 20261102
 LIVE, PLANNED, UNDER_CHANGE, RETIRED = "live", "planned", "under_change", "retired"
@@ -85,6 +103,10 @@ class DemoSummary:
     unauthorized_changes: int = 0
     seconds: float = 0.0
     steps: list[tuple[str, float]] = field(default_factory=list)
+    rfcs: dict[str, int] = field(default_factory=dict)  # state -> number of RFCs, in workflow order
+    conflicts: int = 0  # pairs of scheduled RFCs in conflict over the next 60 days
+    rfc_keys: dict[str, str] = field(default_factory=dict)  # demo name -> RFC key (created runs only)
+    history_from: dt.datetime | None = None  # when the run dated its first records (created runs only)
 
     @property
     def total_cis(self) -> int:
@@ -113,6 +135,15 @@ class DemoSummary:
                 f"Change windows: {self.windows}, blackouts: {self.blackouts}, CI updates: {self.updates} "
                 f"({self.unauthorized_changes} unauthorized, see the configuration audit)"
             )
+        if self.rfcs:
+            states = ", ".join(f"{state.replace('_', ' ')} {n}" for state, n in self.rfcs.items() if n)
+            out.append(
+                f"RFCs: {sum(self.rfcs.values())} ({states}); "
+                f"scheduling conflicts in the next 60 days: {self.conflicts}"
+            )
+        if self.created:
+            if self.history_from is not None:
+                out.append(f"History from {self.history_from:%Y-%m-%d %H:%M} UTC (the estate recorded) to now")
             out.append(f"Seeded in {self.seconds:.1f} s")
         out.append("Sign in with (username / password: roles, customer):")
         width = max((len(s.username) for s in self.sign_ins), default=8)
@@ -499,7 +530,7 @@ CUSTOMERS: tuple[CustomerSpec, ...] = (
             "impact_thresholds": {"medium": 10, "high": 50},
             "watch_days": 7,
             "escalation_share": 0.75,
-            "committee_rule": "majority",
+            "committee_rule": {"quorum": 2, "majority": 0.5},  # two of the three members decide
             "excluded_classes": ["desktop"],
             "contract": "MSA-ACME-2021-004",
         },
@@ -686,7 +717,7 @@ CUSTOMERS: tuple[CustomerSpec, ...] = (
             "impact_thresholds": {"medium": 15, "high": 60},
             "watch_days": 14,
             "escalation_share": 0.75,
-            "committee_rule": "quorum",
+            "committee_rule": {"quorum": 3, "majority": 0.5},  # every member votes
             "excluded_classes": [],
             "contract": "MSA-GLOBEX-2023-011",
         },
@@ -865,7 +896,8 @@ CUSTOMERS: tuple[CustomerSpec, ...] = (
             "impact_thresholds": {"medium": 5, "high": 25},
             "watch_days": 10,
             "escalation_share": 0.6,
-            "committee_rule": "veto",
+            "committee_rule": {"quorum": 2, "veto": True},  # any reject vote rejects
+            "customer_approval": True,  # Initech approves every change on its side before scheduling
             "excluded_classes": ["desktop", "ups"],
             "contract": "RV-INITECH-2024-002",
         },
@@ -1044,7 +1076,7 @@ CUSTOMERS: tuple[CustomerSpec, ...] = (
             "impact_thresholds": {"medium": 10, "high": 40},
             "watch_days": 7,
             "escalation_share": 0.75,
-            "committee_rule": "majority",
+            "committee_rule": {"quorum": 2, "majority": 0.5},
             "excluded_classes": [],
             "contract": "MSA-SCL-2025-001",
         },
@@ -1162,14 +1194,45 @@ PROVIDER_WINDOWS = (
 
 # ------------------------------------------------------------------------------ the context
 
+#: How far back the demo's history starts: the estate is recorded in Keel this many days before
+#: the injected clock's now, and the change activity (RFCs raised, voted on, implemented, failed,
+#: backed out) and the configuration drift happen in between.
+HISTORY_DAYS = 60
+
+
+class SeedClock:
+    """The clock a demo run writes its records with, set from the injected clock.
+
+    `keel demo` injects the real clock, but a believable data set needs a past: an RFC completed
+    two weeks ago must have been scheduled into a change window two weeks ago and implemented
+    after that window opened (the workflow refuses an implementation before the planned start),
+    and its events must carry those times. So the run reads the injected clock once
+    (`present`), starts this clock `HISTORY_DAYS` before it (when the CMDB steps record the
+    estate), and the later steps move it to the moment of each event they replay. It never goes
+    past `present`: nothing in the data set is dated in the future, except what is planned
+    (scheduled windows, deadlines). Used only while seeding; the services the application runs
+    with keep their own clock.
+    """
+
+    def __init__(self, present: dt.datetime, start: dt.datetime) -> None:
+        self.present = present
+        self._at = min(start, present)
+
+    def now(self) -> dt.datetime:
+        return self._at
+
+    def set(self, at: dt.datetime) -> None:
+        self._at = min(at, self.present)
+
 
 @dataclass
 class DemoContext:
     """What the steps share: the services, the clock, the random source, and what earlier
-    steps made (CIs by (customer key, name), people and their actors by username)."""
+    steps made (CIs by (customer key, name), people and their actors by username, RFCs by their
+    demo name)."""
 
     cmdb: CMDBService
-    clock: Clock
+    clock: SeedClock
     provider: Customer
     rng: random.Random
     today: dt.date
@@ -1184,8 +1247,22 @@ class DemoContext:
     windows: int = 0
     blackouts: int = 0
     updates: int = 0
+    rfcs: dict[str, RFC] = field(default_factory=dict)  # by demo name, as the last step left them
     _host_turn: int = 0
     _ips: Counter[tuple[int, int]] = field(default_factory=Counter)
+    _change: ChangeService | None = None
+
+    @property
+    def now(self) -> dt.datetime:
+        """The present of the data set: the injected clock's time when the run started."""
+        return self.clock.present
+
+    @property
+    def change(self) -> ChangeService:
+        """Change management on the same CMDB service and seeding clock."""
+        if self._change is None:
+            self._change = ChangeService(self.clock, self.cmdb)
+        return self._change
 
     @property
     def pkey(self) -> str:
@@ -2374,18 +2451,24 @@ class UpdateSpec:
     ci: str
     changes: Mapping[str, Any]
     by: str
-    rfc: str | None = None
+    rfc: str | None = None  # a reference as the engineer typed it (a customer's own change number)
     comment: str = ""
+    days_ago: float = 1.0  # when it happened, counted back from the present of the data set
+    demo_rfc: str | None = None  # the demo RFC (its name in the change stories) the update cites
 
 
+# Most of these cite no RFC, or one that does not authorize the change (still in review, only
+# submitted, backed out): the configuration audit lists them.
 UPDATES: tuple[UpdateSpec, ...] = (
     UpdateSpec(
         None,
         "core-sw-01",
         {"attributes": {"firmware": "NX-OS 10.3(5)"}},
         "raj",
-        "RFC-2026-0031",
-        "Firmware upgraded in the Thursday window; RFC still waiting for approval",
+        None,
+        "Firmware upgraded in the maintenance window; the RFC is still waiting for the committee",
+        days_ago=3.1,
+        demo_rfc="core-switch-nxos",
     ),
     UpdateSpec(
         None,
@@ -2397,6 +2480,7 @@ UPDATES: tuple[UpdateSpec, ...] = (
         "eve",
         None,
         "Faulty DIMM B3 reported by iDRAC",
+        days_ago=1.2,
     ),
     UpdateSpec(
         "ACME",
@@ -2405,6 +2489,7 @@ UPDATES: tuple[UpdateSpec, ...] = (
         "eve",
         "ACME-CHG-4471",
         "Memory raised for month-end close at the customer's request (their change number)",
+        days_ago=19.3,
     ),
     UpdateSpec(
         "ACME",
@@ -2413,6 +2498,7 @@ UPDATES: tuple[UpdateSpec, ...] = (
         "eve",
         None,
         "Emergency patch installed by the night shift",
+        days_ago=9.4,
     ),
     UpdateSpec(
         "ACME",
@@ -2421,14 +2507,17 @@ UPDATES: tuple[UpdateSpec, ...] = (
         "raj",
         None,
         "Rack position recorded after the audit walk",
+        days_ago=30.2,
     ),
     UpdateSpec(
         "GLOBEX",
         "globex-pos-db",
         {"attributes": {"patch_level": "19.26 RU"}},
         "mia",
-        "RFC-2026-0044",
+        None,
         "Release update applied ahead of approval",
+        days_ago=4.2,
+        demo_rfc="globex-pos-ru",
     ),
     UpdateSpec(
         "GLOBEX",
@@ -2437,6 +2526,7 @@ UPDATES: tuple[UpdateSpec, ...] = (
         "raj",
         None,
         "Reassigned to a new starter",
+        days_ago=12.3,
     ),
     UpdateSpec(
         "INITECH",
@@ -2445,23 +2535,30 @@ UPDATES: tuple[UpdateSpec, ...] = (
         "eve",
         None,
         "CPU added after performance complaints",
+        days_ago=15.4,
     ),
     UpdateSpec(
         "INITECH",
         "Initech Claims runbook",
         {"attributes": {"version": "6.0"}},
         "mia",
-        "RFC-2026-0052",
-        "Restore steps rewritten",
+        None,
+        "Restore steps rewritten after the failed ClaimCenter upgrade",
+        days_ago=2.3,
+        demo_rfc="initech-claimcenter",
     ),
-    UpdateSpec("INITECH", "initech-dms", {"status": UNDER_CHANGE}, "mia", None, "Upgrade to 24.2 under way"),
+    UpdateSpec(
+        "INITECH", "initech-dms", {"status": UNDER_CHANGE}, "mia", None, "Upgrade to 24.2 under way", days_ago=2.1
+    ),
     UpdateSpec(
         "SCL",
         "scl-dispatch",
         {"attributes": {"version": "5.3", "patch_level": "5.3.0"}},
         "mia",
-        "RFC-2026-0058",
+        None,
         "New dispatch release deployed by the customer's developers",
+        days_ago=3.4,
+        demo_rfc="scl-dispatch-53",
     ),
     UpdateSpec(
         "SCL",
@@ -2470,21 +2567,1205 @@ UPDATES: tuple[UpdateSpec, ...] = (
         "raj",
         None,
         "Screen and mainboard failed; replaced by a spare",
+        days_ago=6.2,
     ),
 )
 
 
 async def add_configuration_drift(ctx: DemoContext) -> None:
     """Updates after creation, so histories are not empty; most change controlled attributes
-    without an approved RFC and show up in the configuration audit."""
+    without an approved RFC and show up in the configuration audit. Each happens `days_ago`
+    before the present, and after the RFC it cites has reached the state it is in."""
+    planned = []
     for update in UPDATES:
+        at = _minute(ctx.now - dt.timedelta(days=update.days_ago))
+        cited = ctx.rfcs.get(update.demo_rfc) if update.demo_rfc else None
+        if cited is not None:
+            at = max(at, cited.updated_at + dt.timedelta(hours=2))
+        planned.append((at, update, cited.key if cited is not None else update.rfc))
+    for at, update, rfc in sorted(planned, key=lambda item: item[0]):
         key = update.customer or ctx.pkey
         ci = ctx.ci(key, update.ci)
+        ctx.clock.set(at)
         updated = await ctx.cmdb.update_ci(
-            ctx.actors[update.by], ci.id, update.changes, rfc=update.rfc, comment=update.comment
+            ctx.actors[update.by], ci.id, update.changes, rfc=rfc, comment=update.comment
         )
         ctx.cis[(key, update.ci)] = updated
         ctx.updates += 1
+    ctx.clock.set(ctx.now)
+
+
+# ---------------------------------------------------------------------------- change activity
+
+
+def _minute(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _window(record: Any) -> ChangeWindow:
+    return ChangeWindow.from_dict(
+        {
+            "name": record.name,
+            "days": list(record.days),
+            "start": record.start,
+            "duration_minutes": record.duration_minutes,
+            "timezone": record.timezone,
+        }
+    )
+
+
+def _fitting_starts(
+    windows_by_ci: Sequence[Sequence[ChangeWindow]],
+    blackouts: Sequence[Blackout],
+    lo: dt.datetime,
+    hi: dt.datetime,
+    length: dt.timedelta,
+) -> list[dt.datetime]:
+    """Starts in [lo, hi - length] where a change of `length` fits the windows of every CI and
+    no blackout: the first moment of each fitting occurrence (at most one a day)."""
+    found: list[dt.datetime] = []
+    at = lo
+    while at + length <= hi:
+        start = at
+        for _ in range(50):  # move forward until every CI's windows admit the same start
+            moved = start
+            for windows in windows_by_ci:
+                fits = next_fitting_start(moved, length, windows)
+                if fits is None:
+                    return found
+                moved = fits
+            if moved == start:
+                break
+            start = moved
+        else:
+            return found
+        if start + length > hi:
+            break
+        hit = blackouts_hit(start, start + length, blackouts)
+        if hit:
+            at = max(b.end for b in hit)
+            continue
+        found.append(start)
+        at = start + dt.timedelta(days=1)
+    return found
+
+
+Run = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class ChangePlan:
+    """The demo's change activity: planned story by story, then replayed in time order.
+
+    A story names its RFC (`name`, the key into `ctx.rfcs`) and says who does what, when. While
+    planning, CI names become ids and change-window slots are found (the windows and blackouts
+    are in the CMDB by then); each RFC's own events are kept in order, a minute apart at least,
+    between the start of the history and the present. `run` replays every event sorted by time,
+    setting the seeding clock to each first, so RFC keys follow the order RFCs were raised and
+    every timeline, vote and CI history reads in order.
+    """
+
+    ctx: DemoContext
+    earliest: dt.datetime
+    events: list[tuple[dt.datetime, int, Run]] = field(default_factory=list)
+    _last: dict[str, dt.datetime] = field(default_factory=dict)
+    _rules: dict[str, tuple[list[Any], list[Any]]] = field(default_factory=dict)
+
+    # --- times ------------------------------------------------------------------------------
+
+    def day(self, days_ago: int, hhmm: str, tz: str = "UTC") -> dt.datetime:
+        """`hhmm` local time in `tz`, `days_ago` days before the present's local date."""
+        return self.office(self.ctx.now - dt.timedelta(days=days_ago), hhmm, tz)
+
+    def office(self, moment: dt.datetime, hhmm: str, tz: str = "UTC") -> dt.datetime:
+        """`hhmm` local time in `tz` on the local date of `moment`."""
+        zone = ZoneInfo(tz)
+        hours, minutes = (int(part) for part in hhmm.split(":"))
+        return dt.datetime.combine(moment.astimezone(zone).date(), dt.time(hours, minutes), zone).astimezone(dt.UTC)
+
+    def business(self, moment: dt.datetime, days: int) -> dt.datetime:
+        """`days` working days (Monday to Friday, UTC) after `moment` (before it when negative),
+        at the same time of day: office work in the stories that lead up to a change window."""
+        step = dt.timedelta(days=1 if days >= 0 else -1)
+        left = abs(days)
+        while left or moment.weekday() >= 5:
+            moment += step
+            if moment.weekday() < 5:
+                left = max(left - 1, 0)
+        return moment
+
+    def ago(self, **delta: float) -> dt.datetime:
+        return _minute(self.ctx.now - dt.timedelta(**delta))
+
+    def _add(self, name: str, at: dt.datetime, run: Run) -> dt.datetime:
+        at = max(_minute(at), self.earliest)
+        if name in self._last:
+            at = max(at, self._last[name] + dt.timedelta(minutes=1))
+        at = min(at, self.ctx.now)
+        self._last[name] = at
+        self.events.append((at, len(self.events), run))
+        return at
+
+    # --- slots ------------------------------------------------------------------------------
+
+    async def _slots(
+        self, customer: str, cis: Sequence[str], minutes: int, lo: dt.datetime, hi: dt.datetime
+    ) -> list[dt.datetime]:
+        """Slot starts that pass the scheduling rule the service applies: every CI's own windows
+        (the customer's when it has none) and the customer's blackouts."""
+        if customer not in self._rules:
+            carl = self.ctx.actors["carl"]
+            self._rules[customer] = (
+                list(await self.ctx.cmdb.windows(carl, customer)),
+                list(await self.ctx.cmdb.blackouts(carl, customer)),
+            )
+        records, blackout_records = self._rules[customer]
+        ids = [self.ctx.ci(customer, name).id for name in cis]
+        customer_wide = [_window(r) for r in records if r.ci_id is None]
+        windows = [[_window(r) for r in records if r.ci_id == ci] or customer_wide for ci in ids]
+        blackouts = [
+            Blackout(start=b.start, end=b.end, reason=b.reason)
+            for b in blackout_records
+            if b.ci_id is None or b.ci_id in ids
+        ]
+        # From a whole hour, so the slots found start when a window opens or on the hour.
+        lo = _minute(lo) + dt.timedelta(minutes=(60 - lo.minute) % 60)
+        return _fitting_starts(windows, blackouts, lo, hi, dt.timedelta(minutes=minutes))
+
+    async def next_slot(
+        self, customer: str, cis: Sequence[str], minutes: int, after: dt.datetime
+    ) -> tuple[dt.datetime, dt.datetime]:
+        """The first slot of `minutes` from `after` on (up to four months ahead)."""
+        starts = await self._slots(customer, cis, minutes, after, after + dt.timedelta(days=120))
+        if not starts:
+            raise Conflict(f"The demo finds no change window for {', '.join(cis)} of {customer} in four months.")
+        return starts[0], starts[0] + dt.timedelta(minutes=minutes)
+
+    async def last_slot(
+        self, customer: str, cis: Sequence[str], minutes: int, before: dt.datetime
+    ) -> tuple[dt.datetime, dt.datetime]:
+        """The latest slot of `minutes` that ends by `before` and starts two weeks or more after
+        the history begins (so the RFC has time to be raised and approved before it)."""
+        starts = await self._slots(customer, cis, minutes, self.earliest + dt.timedelta(days=14), before)
+        if not starts:
+            raise Conflict(f"The demo finds no past change window for {', '.join(cis)} of {customer}.")
+        return starts[-1], starts[-1] + dt.timedelta(minutes=minutes)
+
+    # --- what people do ---------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        at: dt.datetime,
+        by: str,
+        customer: str,
+        title: str,
+        cis: Sequence[str],
+        *,
+        refers_to: str | None = None,
+        **fields: Any,
+    ) -> dt.datetime:
+        ctx = self.ctx
+        data = {"customer": customer, "title": title, "cis": [ctx.ci(customer, ci).id for ci in cis], **fields}
+
+        async def run() -> None:
+            body = dict(data)
+            if refers_to is not None:
+                body["refers_to"] = ctx.rfcs[refers_to].key
+            ctx.rfcs[name] = await ctx.change.create(ctx.actors[by], body)
+
+        return self._add(name, at, run)
+
+    def act(self, name: str, at: dt.datetime, by: str, action: str, **params: Any) -> dt.datetime:
+        ctx = self.ctx
+
+        async def run() -> None:
+            ctx.rfcs[name] = await ctx.change.act(ctx.actors[by], ctx.rfcs[name].id, action, params)
+
+        return self._add(name, at, run)
+
+    def edit(self, name: str, at: dt.datetime, by: str, **changes: Any) -> dt.datetime:
+        ctx = self.ctx
+
+        async def run() -> None:
+            ctx.rfcs[name] = await ctx.change.update(ctx.actors[by], ctx.rfcs[name].id, changes)
+
+        return self._add(name, at, run)
+
+    def add_impact(self, name: str, at: dt.datetime, by: str, customer: str, ci: str, reason: str) -> dt.datetime:
+        ctx = self.ctx
+        ci_id = ctx.ci(customer, ci).id
+
+        async def run() -> None:
+            actor = ctx.actors[by]
+            await ctx.change.adjust_impact(actor, ctx.rfcs[name].id, ci_id, "add", reason)
+            ctx.rfcs[name] = (await ctx.change.get(actor, ctx.rfcs[name].id)).rfc
+
+        return self._add(name, at, run)
+
+    def record(
+        self, name: str, at: dt.datetime, by: str, customer: str, ci: str, changes: Mapping[str, Any], comment: str
+    ) -> dt.datetime:
+        """A CI update citing the RFC: authorized when the RFC is approved or further on."""
+        ctx = self.ctx
+
+        async def run() -> None:
+            updated = await ctx.cmdb.update_ci(
+                ctx.actors[by], ctx.ci(customer, ci).id, changes, rfc=ctx.rfcs[name].key, comment=comment
+            )
+            ctx.cis[(customer, ci)] = updated
+            ctx.updates += 1
+
+        return self._add(name, at, run)
+
+    async def run(self) -> None:
+        for at, _, run in sorted(self.events, key=lambda event: (event[0], event[1])):
+            self.ctx.clock.set(at)
+            await run()
+        self.ctx.clock.set(self.ctx.now)
+
+
+async def _provider_changes(plan: ChangePlan) -> None:
+    ctx, pk, day, ago = plan.ctx, plan.ctx.pkey, plan.day, plan.ago
+
+    # High impact (every customer's datastores): in committee review, two of three votes cast.
+    san_start, _ = await plan.next_slot(pk, ["san-01"], 150, ctx.now + dt.timedelta(days=4))
+    plan.create(
+        "san-firmware",
+        day(9, "10:15"),
+        "raj",
+        pk,
+        "Upgrade san-01 to ONTAP 9.15.1P3",
+        ["san-01"],
+        priority="high",
+        need=(
+            "NetApp's October security advisory rates the NFS/SMB denial-of-service flaw in ONTAP 9.14.1 before P8 as "
+            "important. san-01 runs 9.14.1P6 and holds the datastores of the shared cluster for every customer."
+        ),
+        desired_result="Both san-01 controllers on ONTAP 9.15.1P3, SnapMirror to san-02 healthy, no datastore outage.",
+        plan=(
+            "1. Run Active IQ Upgrade Advisor and attach its report. 2. Back up the cluster configuration and pause "
+            "SnapMirror. 3. Non-disruptive upgrade: take over node A, upgrade it, give back; then node B. 4. Check "
+            "path redundancy on every ESXi host. 5. Resume SnapMirror and check the lag is under 15 minutes again."
+        ),
+        backout_plan=(
+            "Revert node by node to 9.14.1P6 (kept on the boot device) with the same takeover and giveback. If a "
+            "datastore is lost, fail over to san-02 with the SAN failover runbook."
+        ),
+        deadline=san_start + dt.timedelta(days=7),
+        patch_components=["san-01 node A: ONTAP 9.14.1P6", "san-01 node B: ONTAP 9.14.1P6"],
+        vulnerability=(
+            "Vendor advisory: a crafted NFSv4.1 or SMB request can make an ONTAP node panic (denial of service); "
+            "the storage network carries every customer's VMs."
+        ),
+        patch_description="ONTAP 9.15.1P3 image for AFF A400 (about 2.6 GB), served from the cluster's web server.",
+        urgency="important",
+        available_at=day(23, "17:00"),
+        proposed_deployment=san_start,
+        testing_done="The same upgrade ran on the DR replica san-02 without takeover problems.",
+    )
+    plan.act("san-firmware", day(9, "10:40"), "raj", "submit")
+    plan.act(
+        "san-firmware",
+        day(8, "09:30"),
+        "carl",
+        "authorize",
+        release_requirements=[
+            "Upgrade Advisor report attached",
+            "Customers notified five working days ahead",
+            "SnapMirror lag checked before and after",
+        ],
+    )
+    plan.act(
+        "san-firmware",
+        day(8, "09:35"),
+        "carl",
+        "refer-to-committee",
+        comment="Touches the datastores of every customer: the committee decides.",
+    )
+    plan.act(
+        "san-firmware",
+        day(7, "14:05"),
+        "nina",
+        "vote",
+        vote="approve",
+        comment="Upgrade path checked against the interoperability matrix; san-02 went through it cleanly.",
+    )
+    plan.act(
+        "san-firmware",
+        day(6, "11:20"),
+        "tess",
+        "vote",
+        vote="approve",
+        comment="All eight hosts have two active paths per datastore; fine with a takeover during the window.",
+    )
+
+    # Authorized, waiting to be referred to the committee (and already carried out: see the audit).
+    plan.create(
+        "core-switch-nxos",
+        day(8, "15:20"),
+        "raj",
+        pk,
+        "Upgrade the core switch pair to NX-OS 10.3(5)",
+        ["core-sw-01", "core-sw-02"],
+        priority="medium",
+        origin="incident",
+        need=(
+            "NX-OS 10.3(4a) on the core pair has the vPC peer-link bug that suspended the Globex VLANs for 40 seconds "
+            "last month; Cisco fixed it in 10.3(5)."
+        ),
+        desired_result="Both core switches on NX-OS 10.3(5), vPC consistent, no customer VLAN down over a second.",
+        plan=(
+            "1. Stage the image on both bootflash. 2. Check ISSU compatibility. 3. Upgrade core-sw-02 with ISSU and "
+            "check vPC. 4. Upgrade core-sw-01. 5. Check routing adjacencies, customer VLANs and the firewall HA links."
+        ),
+        backout_plan="Boot the previous image (kept on bootflash) on the switch that misbehaves; its vPC peer carries "
+        "the traffic meanwhile.",
+        patch_components=["core-sw-01: NX-OS 10.3(4a)", "core-sw-02: NX-OS 10.3(4a)"],
+        vulnerability="Functional flaw: the vPC peer link flaps under MAC move storms and suspends member ports.",
+        patch_description="nxos64-cs.10.3.5.M.bin (about 2.1 GB), copied to bootflash by SCP.",
+        urgency="moderate",
+        available_at=day(40, "09:00"),
+    )
+    plan.act("core-switch-nxos", day(8, "15:30"), "raj", "submit")
+    plan.act(
+        "core-switch-nxos",
+        day(7, "10:10"),
+        "carl",
+        "authorize",
+        release_requirements=["Cisco ISSU compatibility report", "Previous image kept on bootflash"],
+        comment="Referral to the committee after the SAN upgrade is decided.",
+    )
+
+    # Emergency: exploited flaw, approved on the ECAB's word, outside the windows, under way now.
+    start = ctx.now.replace(second=0, microsecond=0) - dt.timedelta(minutes=ctx.now.minute % 5 + 60)
+    end = start + dt.timedelta(hours=3)
+    plan.create(
+        "firewall-hotfix",
+        ago(hours=5),
+        "raj",
+        pk,
+        "Emergency: install the PAN-OS hotfix for the exploited GlobalProtect flaw on dc-fw-01/02",
+        ["dc-fw-01", "dc-fw-02"],
+        type="emergency",
+        priority="critical",
+        need=(
+            "Palo Alto Networks reports active exploitation of a GlobalProtect portal flaw that allows command "
+            "execution without authentication. Our portal on dc-fw-01/02 faces the internet and the pair terminates "
+            "every customer's site VPN."
+        ),
+        desired_result="Both firewalls on PAN-OS 11.1.4-h12, HA pair in sync, every customer site VPN up.",
+        plan=(
+            "1. Apply the vendor's threat-prevention signature as an interim block. 2. Download the hotfix and check "
+            "its checksum. 3. Suspend HA on dc-fw-02 (passive), install, reboot, resume. 4. Fail over and repeat on "
+            "dc-fw-01. 5. Check every customer's IPsec tunnel and the GlobalProtect portal."
+        ),
+        backout_plan="Reinstall PAN-OS 11.1.4-h7 (kept on the device) on the affected member and fail back; the "
+        "interim signature stays.",
+        patch_components=["dc-fw-01: PAN-OS 11.1.4-h7", "dc-fw-02: PAN-OS 11.1.4-h7"],
+        vulnerability="Command injection in the GlobalProtect portal, exploited in the wild (vendor rating critical).",
+        patch_description="PAN-OS 11.1.4-h12 hotfix, about 1.1 GB per firewall.",
+        urgency="critical",
+        available_at=ago(hours=26),
+        proposed_deployment=start,
+        testing_done="Installed on the lab VM-Series firewall this morning; portal sign-in and IPsec tunnels tested.",
+    )
+    plan.act("firewall-hotfix", ago(hours=4, minutes=50), "raj", "submit")
+    plan.act(
+        "firewall-hotfix",
+        ago(hours=4, minutes=35),
+        "carl",
+        "authorize",
+        release_requirements=["Hotfix checksum checked against the vendor portal"],
+    )
+    plan.act(
+        "firewall-hotfix",
+        ago(hours=4, minutes=30),
+        "carl",
+        "approve",
+        emergency_reason=(
+            "ECAB by phone (Carl Mendes, Sam Whitfield, Nina Kowalczyk): the flaw is exploited in the wild and our "
+            "portal is exposed; it cannot wait for the next maintenance window. Customers told by the service desk."
+        ),
+    )
+    plan.act(
+        "firewall-hotfix",
+        ago(hours=4),
+        "rita",
+        "schedule",
+        planned_start=start,
+        planned_end=end,
+        comment="Emergency change outside the maintenance window, as the ECAB agreed.",
+    )
+    plan.act(
+        "firewall-hotfix", start + dt.timedelta(minutes=5), "raj", "implement", comment="Interim signature active."
+    )
+
+    # Completed through the committee, then the CMDB updated under the RFC (authorized changes).
+    hosts = ["esx-05", "esx-06", "esx-07"]
+    cis = [*hosts, *(f"{host}-os" for host in hosts)]
+    start, end = await plan.last_slot(pk, cis, 240, ctx.now - dt.timedelta(days=9))
+    created = plan.office(plan.business(start, -13), "09:40")
+    plan.create(
+        "esx-patch",
+        created,
+        "eve",
+        pk,
+        "Patch ESXi hosts esx-05 to esx-07 to 8.0 U2 build 24585300",
+        cis,
+        priority="high",
+        need="Three hosts of the shared cluster lag a patch behind the others and miss the vendor's fixes for VM "
+        "escape flaws in the USB and network controllers.",
+        desired_result="esx-05, esx-06 and esx-07 on ESXi80U2d-24585300 like the rest of the cluster, no VM outage.",
+        plan=(
+            "One host at a time: 1. Enter maintenance mode (DRS moves the VMs). 2. Remediate with the vLCM image. "
+            "3. Reboot, check hardware health and paths to san-01. 4. Exit maintenance mode; next host."
+        ),
+        backout_plan="Roll the host back to the previous image from the boot bank (Shift+R at boot) and return it to "
+        "the cluster.",
+        patch_components=[f"{host}: ESXi80U2b-23305546" for host in hosts],
+        vulnerability="Vendor advisory (important): VM escape through the emulated USB and network controllers.",
+        patch_description="vLCM cluster image ESXi80U2d-24585300, about 600 MB.",
+        urgency="important",
+        available_at=created - dt.timedelta(days=6),
+        testing_done="Image already runs on esx-01 to esx-04 since last month.",
+    )
+    plan.act("esx-patch", created + dt.timedelta(minutes=25), "eve", "submit")
+    plan.act("esx-patch", plan.business(created, 1), "carl", "authorize", release_requirements=[])
+    plan.act("esx-patch", plan.business(created, 1) + dt.timedelta(minutes=5), "carl", "refer-to-committee")
+    for days, hours, member, comment in (
+        (2, 0, "tess", "Rolling remediation with DRS, as on the other hosts."),
+        (2, 3, "nina", "No storage or network change involved."),
+        (3, 0, "omar", "Application owners informed; no guest restarts expected."),
+    ):
+        at = plan.business(created, days) + dt.timedelta(hours=hours)
+        plan.act("esx-patch", at, member, "vote", vote="approve", comment=comment)
+    plan.act(
+        "esx-patch",
+        plan.business(created, 3) + dt.timedelta(hours=2),
+        "rita",
+        "schedule",
+        planned_start=start,
+        planned_end=end,
+    )
+    plan.act("esx-patch", start + dt.timedelta(minutes=5), "eve", "implement")
+    done = plan.act(
+        "esx-patch",
+        end - dt.timedelta(minutes=25),
+        "eve",
+        "complete",
+        comment="All three hosts patched and back in the cluster; DRS rebalanced; no VM restarted.",
+    )
+    for host in hosts:
+        plan.record(
+            "esx-patch",
+            done + dt.timedelta(minutes=10),
+            "eve",
+            pk,
+            f"{host}-os",
+            {"attributes": {"patch_level": "ESXi80U2d-24585300"}},
+            "Build checked in vCenter after the RFC's implementation",
+        )
+
+    # A draft that lacks its plan.
+    plan.create(
+        "esx-08-replaces-esx-01",
+        day(2, "16:45"),
+        "eve",
+        pk,
+        "Bring esx-08 into the shared cluster and retire esx-01",
+        ["esx-08", "esx-01", "vmw-shared-cl01"],
+        priority="low",
+        need="esx-01 is the oldest host of the cluster and its support contract ends next year; esx-08 is racked and "
+        "imaged.",
+        desired_result="esx-08 in the cluster with the same image and networking, esx-01 evacuated and retired.",
+    )
+
+
+async def _acme_changes(plan: ChangePlan) -> None:
+    ctx, day = plan.ctx, plan.day
+    ny = "America/New_York"
+
+    # Two scheduled RFCs in overlapping windows whose impacted sets share the ERP application.
+    app_cis = ["acme-erp-app-01", "acme-erp-app-02", "acme-erp-app-01-os", "acme-erp-app-02-os"]
+    after = ctx.now + dt.timedelta(days=1)
+    for _ in range(8):
+        window_open, _ = await plan.next_slot("ACME", app_cis, 300, after)
+        kernel = (window_open + dt.timedelta(hours=1), window_open + dt.timedelta(hours=5))
+        hana = await plan.next_slot("ACME", ["acme-erp-db"], 150, window_open)
+        if hana[0] < kernel[1]:
+            break
+        after = window_open + dt.timedelta(days=1)
+    plan.create(
+        "acme-erp-kernel",
+        day(6, "10:20"),
+        "eve",
+        "ACME",
+        "Apply the SLES kernel update to the ERP application servers",
+        app_cis,
+        priority="high",
+        need="The ERP application servers run kernel 5.14.21-150500.55.83 and miss SUSE's fixes for a local "
+        "privilege escalation in the netfilter code.",
+        desired_result="Both ERP application servers on kernel 5.14.21-150500.55.88, SAP instances back within "
+        "30 minutes of the start.",
+        plan=(
+            "1. Stop the SAP application instances (ACME basis team). 2. zypper patch on both servers. 3. Reboot, "
+            "check the kernel and the SAP host agent. 4. Start the instances; ACME key users test order entry."
+        ),
+        backout_plan="Boot the previous kernel (kept by multiversion) from the boot menu and start the instances.",
+        patch_components=["acme-erp-app-01-os", "acme-erp-app-02-os"],
+        vulnerability="Local privilege escalation in netfilter (SUSE rating important).",
+        patch_description="SUSE kernel-default 5.14.21-150500.55.88 maintenance update, about 80 MB.",
+        urgency="important",
+        available_at=day(16, "09:00"),
+        proposed_deployment=kernel[0],
+        testing_done="Installed on acme-erp-tst-01 last week; SAP kernel checks passed.",
+    )
+    plan.act("acme-erp-kernel", day(6, "10:30"), "eve", "submit")
+    plan.act(
+        "acme-erp-kernel", day(5, "09:40"), "carl", "authorize", release_requirements=["Test evidence from acme-test"]
+    )
+    plan.act("acme-erp-kernel", day(5, "09:45"), "carl", "refer-to-committee")
+    plan.act("acme-erp-kernel", day(4, "13:00"), "tess", "vote", vote="approve", comment="Tested on the test server.")
+    plan.act("acme-erp-kernel", day(4, "15:30"), "omar", "vote", vote="approve", comment="SAP notes checked.")
+    plan.act("acme-erp-kernel", day(2, "10:00"), "carl", "schedule", planned_start=kernel[0], planned_end=kernel[1])
+
+    plan.create(
+        "acme-hana-revision",
+        day(5, "11:00"),
+        "mia",
+        "ACME",
+        "Update SAP HANA on the ERP database to 2.0 SPS07 revision 76",
+        ["acme-erp-db"],
+        priority="high",
+        need="HANA revision 73 has the delta-merge memory leak that made the ERP database restart during the last "
+        "month-end close.",
+        desired_result="HANA 2.0 SPS07 revision 76 on acme-erp-db, system replication in sync, no data loss.",
+        plan=(
+            "1. Full data backup and log backup. 2. hdblcm update of the HANA system. 3. Restart, check the "
+            "services and the replication to the DR site. 4. ACME basis team checks the ERP connects."
+        ),
+        backout_plan="Restore the full backup taken in step 1 and replay the logs up to the start of the change.",
+        patch_components=["acme-erp-db: SAP HANA 2.0 SPS07 rev. 73"],
+        vulnerability="Functional flaw: memory leak in the delta merge (SAP note), restarts under month-end load.",
+        patch_description="SAP HANA 2.0 SPS07 revision 76 database server, about 3.5 GB.",
+        urgency="important",
+        available_at=day(21, "08:00"),
+        proposed_deployment=hana[0],
+        testing_done="Updated on acme-erp-tst-db-01; month-end close job replayed without a restart.",
+    )
+    plan.act("acme-hana-revision", day(5, "11:10"), "mia", "submit")
+    plan.act(
+        "acme-hana-revision",
+        day(4, "09:20"),
+        "carl",
+        "authorize",
+        release_requirements=["Full backup verified before the change"],
+    )
+    plan.act("acme-hana-revision", day(4, "09:25"), "carl", "refer-to-committee")
+    plan.act("acme-hana-revision", day(3, "10:15"), "omar", "vote", vote="approve", comment="Fixes the leak we saw.")
+    plan.act("acme-hana-revision", day(3, "14:40"), "tess", "vote", vote="approve", comment="DB host has headroom.")
+    plan.act("acme-hana-revision", day(1, "09:30"), "rita", "schedule", planned_start=hana[0], planned_end=hana[1])
+
+    # Raised by the customer, waiting for the change manager's screening.
+    plan.create(
+        "acme-mail-quota",
+        day(1, "09:40", ny),
+        "pat",
+        "ACME",
+        "Raise the mailbox quota of the finance team to 100 GB",
+        ["acme-mail"],
+        priority="low",
+        customer_ref="ACME-CHG-4502",
+        need="Finance mailboxes reach the 50 GB quota during month-end close and Outlook stops sending.",
+        desired_result="The 24 mailboxes of the Finance group at 100 GB; every other mailbox unchanged.",
+        plan="Raise the send and receive quotas of the Finance group's mailboxes; check the database has room.",
+        backout_plan="Set the quotas of the Finance group back to 50 GB.",
+    )
+    plan.act("acme-mail-quota", day(1, "09:45", ny), "pat", "submit")
+
+    # Sent back to the customer for missing information.
+    plan.create(
+        "acme-label-printers",
+        day(3, "10:05", ny),
+        "pat",
+        "ACME",
+        "Allow the new MES label printers to receive jobs from the MES server",
+        ["acme-fw-01"],
+        priority="medium",
+        customer_ref="ACME-CHG-4498",
+        need="Eight new label printers on the plant floor must receive print jobs from the MES server.",
+        desired_result="Labels print from MES at every packing station.",
+        plan="Add a rule on acme-fw-01 from the MES server to the printers.",
+        backout_plan="Remove the rule.",
+    )
+    plan.act("acme-label-printers", day(3, "10:10", ny), "pat", "submit")
+    plan.act(
+        "acme-label-printers",
+        day(2, "11:15"),
+        "carl",
+        "request-info",
+        comment="Which addresses and VLAN do the printers use, and is TCP 9100 the only port? The rule must name them.",
+    )
+
+    # Withdrawn: overtaken by the customer's own change.
+    plan.create(
+        "acme-erp-memory",
+        day(22, "13:10"),
+        "eve",
+        "ACME",
+        "Raise acme-erp-app-01 memory to 192 GB for month-end close",
+        ["acme-erp-app-01"],
+        priority="medium",
+        need="The ERP application server swaps during month-end close with 128 GB.",
+        desired_result="acme-erp-app-01 with 192 GB, no swapping during the close.",
+        plan="Shut the VM down in the window, raise the memory, start it and check SAP's memory parameters.",
+        backout_plan="Set the memory back to 128 GB.",
+    )
+    plan.act("acme-erp-memory", day(22, "13:20"), "eve", "submit")
+    plan.act(
+        "acme-erp-memory",
+        day(18, "09:05"),
+        "eve",
+        "withdraw",
+        comment="The memory was raised at ACME's request under their own change ACME-CHG-4471 before this RFC was "
+        "decided; the configuration audit shows it.",
+    )
+
+    # A standard change from the catalogue (pre-approved, plan and backout from the template),
+    # carried out, then the new patch level recorded on the CI under the RFC.
+    test_server = ["acme-erp-tst-01", "acme-erp-tst-01-os"]
+    start, end = await plan.last_slot("ACME", test_server, 120, ctx.now - dt.timedelta(days=4))
+    created = plan.office(plan.business(start, -9), "10:05")
+    plan.create(
+        "acme-test-reimage",
+        created,
+        "eve",
+        "ACME",
+        "Re-image the ERP test application server acme-erp-tst-01",
+        test_server,
+        type="standard",
+        template="server-imaging",
+        priority="medium",
+        need="acme-erp-tst-01 drifted from production after months of trial installs; test results no longer "
+        "predict what production does.",
+        desired_result="acme-erp-tst-01 rebuilt from the current SLES for SAP golden image, like the production "
+        "ERP servers.",
+        cost="480.00",
+    )
+    plan.act("acme-test-reimage", created + dt.timedelta(minutes=15), "eve", "submit")
+    plan.act("acme-test-reimage", plan.business(created, 1), "carl", "authorize", release_requirements=[])
+    plan.act("acme-test-reimage", plan.business(created, 1) + dt.timedelta(minutes=5), "carl", "approve")
+    plan.act("acme-test-reimage", plan.business(created, 2), "rita", "schedule", planned_start=start, planned_end=end)
+    plan.act("acme-test-reimage", start + dt.timedelta(minutes=10), "eve", "implement")
+    done = plan.act(
+        "acme-test-reimage",
+        start + dt.timedelta(minutes=95),
+        "eve",
+        "complete",
+        comment="Imaged, SAP role playbook applied, smoke tests passed; ACME basis team informed.",
+    )
+    plan.record(
+        "acme-test-reimage",
+        done + dt.timedelta(minutes=5),
+        "eve",
+        "ACME",
+        "acme-erp-tst-01-os",
+        {"attributes": {"patch_level": "kernel 5.14.21-150500.55.88"}},
+        "Golden image level after the re-imaging",
+    )
+
+    # Approved, waiting to be scheduled.
+    plan.create(
+        "acme-portal-update",
+        day(5, "14:30"),
+        "mia",
+        "ACME",
+        "Apply Liferay DXP 7.4 update U120 to the supplier portal",
+        ["acme-portal"],
+        priority="low",
+        need="The portal is eight updates behind; U120 fixes the broken supplier invoice upload.",
+        desired_result="Supplier portal on U120, invoice upload working.",
+        plan="Deploy U120 on both portal servers one after the other behind the load balancer; smoke test.",
+        backout_plan="Redeploy U112 from the release archive.",
+        patch_components=["acme-portal: Liferay DXP 7.4 U112"],
+        vulnerability="Minor functional flaw: invoice upload fails for PDFs over 10 MB.",
+        patch_description="Liferay DXP 7.4 U120 bundle, about 1.2 GB.",
+        urgency="low",
+        available_at=day(30, "12:00"),
+    )
+    plan.act("acme-portal-update", day(5, "14:40"), "mia", "submit")
+    plan.act(
+        "acme-portal-update",
+        day(4, "10:30"),
+        "carl",
+        "authorize",
+        release_requirements=["Smoke test evidence from acme-test"],
+    )
+    plan.act("acme-portal-update", day(4, "10:35"), "carl", "approve")
+
+
+async def _globex_changes(plan: ChangePlan) -> None:
+    ctx, day = plan.ctx, plan.day
+    london = "Europe/London"
+
+    # In committee review with one vote of the three the quorum needs (and applied already: audit).
+    plan.create(
+        "globex-pos-ru",
+        day(10, "10:00"),
+        "mia",
+        "GLOBEX",
+        "Apply Oracle 19.26 RU to the point-of-sale database",
+        ["globex-pos-db"],
+        priority="high",
+        need="The POS database runs 19.25; Oracle's quarterly patch fixes flaws in the listener and in Java in the "
+        "database.",
+        desired_result="globex-pos-db on 19.26 RU with datapatch applied, tills trading normally the next morning.",
+        plan="1. RMAN backup. 2. opatch apply on the Oracle home. 3. datapatch. 4. Check invalid objects and the "
+        "Xstore connection pools.",
+        backout_plan="opatch rollback and datapatch -rollback; restore from the RMAN backup if datapatch fails.",
+        patch_components=["globex-pos-db: Oracle Database 19.25 RU"],
+        vulnerability="Oracle critical patch update: remotely exploitable flaws in the listener and OJVM.",
+        patch_description="Oracle Database 19.26 release update, about 1.7 GB.",
+        urgency="important",
+        available_at=day(28, "20:00"),
+    )
+    plan.act("globex-pos-ru", day(10, "10:10"), "mia", "submit")
+    plan.act("globex-pos-ru", day(9, "09:15"), "carl", "authorize", release_requirements=["Test evidence"])
+    plan.act("globex-pos-ru", day(9, "09:20"), "carl", "refer-to-committee")
+    plan.act(
+        "globex-pos-ru", day(8, "16:10"), "omar", "vote", vote="approve", comment="Datapatch tested on the shop DB."
+    )
+
+    # A customer's draft.
+    plan.create(
+        "globex-apple-pay",
+        day(2, "10:30", london),
+        "gwen",
+        "GLOBEX",
+        "Offer Apple Pay at the web shop checkout",
+        ["globex-shop", "globex-paygw"],
+        customer_ref="GLX-IT-8841",
+        need="A third of our web shop visitors use iPhones; competitors offer Apple Pay.",
+        desired_result="Apple Pay at checkout for the UK shop before the spring campaign.",
+    )
+
+    # Rejected, and a new RFC that refers to it.
+    plan.create(
+        "globex-rdp",
+        day(17, "09:10", london),
+        "gwen",
+        "GLOBEX",
+        "Open RDP from the internet to the print server for the print vendor",
+        ["globex-print-01"],
+        priority="medium",
+        need="The print vendor must log on to globex-print-01 to fix the label driver.",
+        desired_result="The vendor can work on the print server from their office.",
+        plan="Forward TCP 3389 on globex-fw-01 to globex-print-01.",
+        backout_plan="Remove the forwarding rule.",
+    )
+    plan.act("globex-rdp", day(17, "09:15", london), "gwen", "submit")
+    plan.act(
+        "globex-rdp",
+        day(16, "11:30"),
+        "carl",
+        "reject",
+        comment="RDP open to the internet breaks the security baseline of MSA-GLOBEX-2023-011. We will give the "
+        "vendor supervised access through our jump host instead: see the follow-up RFC.",
+    )
+    start, end = await plan.next_slot("GLOBEX", ["globex-print-01"], 60, ctx.now + dt.timedelta(days=1))
+    plan.create(
+        "globex-vendor-access",
+        day(16, "14:00"),
+        "eve",
+        "GLOBEX",
+        "Supervised vendor access to globex-print-01 through the provider's jump host",
+        ["globex-print-01"],
+        refers_to="globex-rdp",
+        priority="medium",
+        need="The print vendor must fix the label driver on globex-print-01; direct RDP was rejected.",
+        desired_result="The vendor fixes the driver in a supervised session; no inbound rule from the internet.",
+        plan="Time-limited vendor account on jump-01, session recorded, an engineer watching; account disabled after.",
+        backout_plan="Disable the vendor account and roll the driver back to the previous version.",
+    )
+    plan.act("globex-vendor-access", day(16, "14:10"), "eve", "submit")
+    plan.act("globex-vendor-access", day(15, "09:30"), "carl", "authorize", release_requirements=[])
+    plan.act("globex-vendor-access", day(15, "09:35"), "carl", "approve")
+    plan.act("globex-vendor-access", day(14, "10:00"), "carl", "schedule", planned_start=start, planned_end=end)
+
+    # Critical security patch: priority raised, the whole committee approves, scheduled.
+    shop = ["globex-shop", "globex-shop-app-01", "globex-shop-app-02", "globex-shop-app-03"]
+    start, end = await plan.next_slot("GLOBEX", shop, 120, ctx.now + dt.timedelta(hours=12))
+    plan.create(
+        "globex-commerce-patch",
+        day(3, "08:40"),
+        "eve",
+        "GLOBEX",
+        "Apply the Adobe Commerce 2.4.7-p4 security patch to the web shop",
+        shop,
+        priority="high",
+        need="Adobe's bulletin for 2.4.7-p3 lists a flaw attackers use to skim card data from checkout pages.",
+        desired_result="The web shop on 2.4.7-p4, checkout tested with a real card payment.",
+        plan="1. Maintenance mode. 2. composer update on the three web nodes. 3. setup:upgrade, reindex, flush cache. "
+        "4. Test checkout with Adyen test and live cards.",
+        backout_plan="Restore the code release and database snapshot taken before the change.",
+        affected_people=["Hannah Wright (Chief Digital Officer)"],
+        patch_components=[f"globex-shop-app-0{n}: Adobe Commerce 2.4.7-p3" for n in (1, 2, 3)],
+        vulnerability="Adobe security bulletin (critical): exploited flaw allowing card skimming at checkout.",
+        patch_description="Adobe Commerce 2.4.7-p4 composer packages, about 300 MB.",
+        urgency="critical",
+        available_at=day(4, "16:00"),
+        proposed_deployment=start,
+    )
+    plan.act("globex-commerce-patch", day(3, "08:50"), "eve", "submit")
+    plan.act(
+        "globex-commerce-patch",
+        day(3, "09:30"),
+        "carl",
+        "set-priority",
+        priority="critical",
+        reason="Exploited against shops like Globex's; card payments go through it.",
+    )
+    plan.act(
+        "globex-commerce-patch",
+        day(3, "09:35"),
+        "carl",
+        "authorize",
+        release_requirements=["Test evidence from globex-test", "Database snapshot before the change"],
+    )
+    plan.act("globex-commerce-patch", day(3, "09:40"), "carl", "refer-to-committee")
+    plan.act("globex-commerce-patch", day(3, "11:00"), "omar", "vote", vote="approve", comment="Tested in test.")
+    plan.act("globex-commerce-patch", day(3, "13:30"), "tess", "vote", vote="approve", comment="Web nodes ready.")
+    plan.act("globex-commerce-patch", day(2, "09:15"), "nina", "vote", vote="approve", comment="No network change.")
+    plan.act("globex-commerce-patch", day(2, "10:00"), "rita", "schedule", planned_start=start, planned_end=end)
+
+
+async def _initech_changes(plan: ChangePlan) -> None:
+    ctx, day = plan.ctx, plan.day
+    berlin = "Europe/Berlin"
+
+    # Raised by the customer, sent back for information, corrected, resubmitted, approved on both
+    # sides (Initech's SLA asks for the customer's approval) and scheduled.
+    start, end = await plan.next_slot("INITECH", ["initech-tps"], 120, ctx.now + dt.timedelta(days=1))
+    plan.create(
+        "initech-tps",
+        day(14, "09:20", berlin),
+        "bill",
+        "INITECH",
+        "Upgrade the TPS report generator to 2.4 with the new cover sheet",
+        ["initech-tps"],
+        priority="low",
+        customer_ref="INI-AEND-2026-117",
+        need="Every TPS report must carry the new cover sheet (see last week's memo); version 2.3 cannot print it.",
+        desired_result="TPS reports from version 2.4, with the new cover sheet by default.",
+        plan="Install 2.4 on the TPS server and restart the service.",
+        backout_plan="Reinstall 2.3.1.",
+    )
+    plan.act("initech-tps", day(14, "09:25", berlin), "bill", "submit")
+    plan.act(
+        "initech-tps",
+        day(13, "10:00"),
+        "carl",
+        "request-info",
+        comment="Has Initech tested 2.4 in initech-test, and does 2.4 change the database? Please add the steps.",
+    )
+    plan.edit(
+        "initech-tps",
+        day(12, "15:30", berlin),
+        "bill",
+        plan=(
+            "1. Back up the TPS configuration and templates. 2. Install 2.4.0 on initech-tps-app-01 (no database "
+            "change per the release notes). 3. Import the new cover sheet template. 4. Peter Gibbons prints a test "
+            "report and signs it off."
+        ),
+        testing_done="Initech QA printed 40 reports with the new cover sheet in initech-test.",
+    )
+    plan.act("initech-tps", day(12, "15:35", berlin), "bill", "submit")
+    plan.act("initech-tps", day(11, "09:00"), "carl", "authorize", release_requirements=[])
+    plan.act("initech-tps", day(11, "09:05"), "carl", "approve")
+    plan.act("initech-tps", day(10, "08:45", berlin), "bill", "customer-approve", comment="Approved for Initech.")
+    plan.act("initech-tps", day(10, "10:00"), "rita", "schedule", planned_start=start, planned_end=end)
+
+    # Rejected by the committee (Initech's rule: any reject vote vetoes), then re-raised as a draft.
+    plan.create(
+        "initech-policy-ru",
+        day(27, "10:30"),
+        "mia",
+        "INITECH",
+        "Apply Oracle 19.26 RU to the policy administration database",
+        ["initech-policy-db"],
+        priority="high",
+        need="The policy database runs 19.24 and misses two quarterly security patches.",
+        desired_result="initech-policy-db on 19.26 RU with datapatch applied, PolicyCenter batch jobs running.",
+        plan="1. RMAN backup. 2. opatch apply. 3. datapatch. 4. PolicyCenter smoke test by Initech.",
+        backout_plan="opatch rollback and datapatch -rollback; restore from the RMAN backup if needed.",
+        patch_components=["initech-policy-db: Oracle Database 19.24 RU"],
+        vulnerability="Oracle critical patch updates: remotely exploitable flaws in the listener and OJVM.",
+        patch_description="Oracle Database 19.26 release update, about 1.7 GB.",
+        urgency="important",
+        available_at=day(33, "20:00"),
+    )
+    plan.act("initech-policy-ru", day(27, "10:40"), "mia", "submit")
+    plan.act("initech-policy-ru", day(26, "09:10"), "carl", "authorize", release_requirements=["Test evidence"])
+    plan.act("initech-policy-ru", day(26, "09:15"), "carl", "refer-to-committee")
+    plan.act("initech-policy-ru", day(25, "14:00"), "nina", "vote", vote="approve", comment="Backups are in place.")
+    plan.act(
+        "initech-policy-ru",
+        day(24, "10:20"),
+        "omar",
+        "vote",
+        vote="reject",
+        comment="The RU has not run in initech-test and the renewals batch starts next week; re-raise after testing.",
+    )
+    plan.create(
+        "initech-policy-ru-again",
+        day(23, "11:00"),
+        "mia",
+        "INITECH",
+        "Apply Oracle 19.26 RU to the policy database after a test run",
+        ["initech-policy-db"],
+        refers_to="initech-policy-ru",
+        priority="high",
+        need="As the rejected RFC: two quarterly security patches missing on the policy database.",
+        desired_result="19.26 RU tested in initech-test first, then applied to initech-policy-db.",
+        testing_done="Test run in initech-test booked for after the renewals batch.",
+    )
+
+    # Failed during implementation and backed out.
+    cis = ["initech-claims", "initech-claims-app-01", "initech-claims-app-02"]
+    start, end = await plan.last_slot("INITECH", cis, 300, ctx.now - dt.timedelta(days=5))
+    created = plan.office(plan.business(start, -12), "08:50")
+    plan.create(
+        "initech-claimcenter",
+        created,
+        "mia",
+        "INITECH",
+        "Upgrade Guidewire ClaimCenter to 10.2.5",
+        cis,
+        priority="high",
+        need="ClaimCenter 10.2.4 miscalculates the reserve on split claims; Guidewire fixed it in 10.2.5.",
+        desired_result="ClaimCenter 10.2.5 on both application servers, reserves correct on split claims.",
+        plan="1. RMAN backup of the claims database. 2. Stop ClaimCenter. 3. Deploy 10.2.5 and run the database "
+        "upgrade. 4. Start, Initech claims team runs the acceptance test.",
+        backout_plan="Restore the claims database from the backup of step 1, redeploy 10.2.4, start and test.",
+        affected_people=["Thomas Weber (Head of Claims)"],
+        cost="12500.00",
+        budget="15000.00",
+    )
+    plan.act("initech-claimcenter", created + dt.timedelta(minutes=20), "mia", "submit")
+    plan.act(
+        "initech-claimcenter",
+        plan.business(created, 1),
+        "carl",
+        "authorize",
+        release_requirements=["Test evidence from initech-test", "RMAN backup verified before the change"],
+    )
+    plan.act("initech-claimcenter", plan.business(created, 1) + dt.timedelta(minutes=5), "carl", "refer-to-committee")
+    plan.act("initech-claimcenter", plan.business(created, 2), "omar", "vote", vote="approve", comment="Tested.")
+    plan.act("initech-claimcenter", plan.business(created, 3), "tess", "vote", vote="approve", comment="Capacity ok.")
+    plan.act(
+        "initech-claimcenter",
+        plan.business(created, 4),
+        "bill",
+        "customer-approve",
+        comment="Approved; Thomas Weber's team stands by for the acceptance test.",
+    )
+    plan.act(
+        "initech-claimcenter",
+        plan.business(created, 4) + dt.timedelta(hours=3),
+        "rita",
+        "schedule",
+        planned_start=start,
+        planned_end=end,
+    )
+    plan.act("initech-claimcenter", start + dt.timedelta(minutes=10), "mia", "implement")
+    plan.act(
+        "initech-claimcenter",
+        start + dt.timedelta(hours=3),
+        "mia",
+        "fail",
+        comment="The database upgrade stopped at step 14 of 31 on the claims schema (constraint violation in "
+        "legacy split claims). Vendor case opened.",
+    )
+    plan.act(
+        "initech-claimcenter",
+        start + dt.timedelta(hours=4, minutes=20),
+        "mia",
+        "back-out",
+        comment="Claims database restored from the pre-change backup, 10.2.4 redeployed; the claims team confirmed "
+        "it works.",
+    )
+
+    # Authorized, waiting for the change manager's approval.
+    plan.create(
+        "initech-exchange-cu",
+        day(2, "09:50"),
+        "eve",
+        "INITECH",
+        "Install Exchange Server 2019 CU15 on the Initech mail servers",
+        ["initech-mail"],
+        priority="medium",
+        need="CU14 leaves support when the next security update ships; CU15 is the last cumulative update of 2019.",
+        desired_result="Both mail servers on CU15 with the latest security update, no mail lost.",
+        plan="One server at a time: drain with maintenance mode, run the CU15 setup, reboot, reactivate.",
+        backout_plan="Restore the server from the pre-change VM snapshot and reseed its database copies.",
+        patch_components=["initech-mail-app-01", "initech-mail-app-02"],
+        patch_description="Exchange Server 2019 CU15 ISO, about 6 GB.",
+        urgency="service_release",
+        available_at=day(45, "18:00"),
+    )
+    plan.act("initech-exchange-cu", day(2, "10:00"), "eve", "submit")
+    plan.act(
+        "initech-exchange-cu",
+        day(1, "09:10"),
+        "carl",
+        "authorize",
+        release_requirements=["Test evidence", "Pre-change snapshot of both servers"],
+    )
+
+
+async def _scl_changes(plan: ChangePlan) -> None:
+    ctx, day = plan.ctx, plan.day
+    sydney = "Australia/Sydney"
+
+    # Raised by the customer, waiting for screening (and deployed meanwhile: see the audit).
+    plan.create(
+        "scl-dispatch-53",
+        day(6, "09:30", sydney),
+        "liam",
+        "SCL",
+        "Deploy SCL Dispatch 5.3",
+        ["scl-dispatch"],
+        priority="high",
+        customer_ref="SCL-CR-0193",
+        need="Dispatch 5.3 adds the depot codes of the Port Botany extension, which opens on the first of the month.",
+        desired_result="Dispatch 5.3 in production before the extension opens.",
+        plan="Our developers deploy the 5.3 build to both dispatch servers; the provider runs the database script.",
+        backout_plan="Redeploy 5.2.7 and run the rollback script.",
+    )
+    plan.act("scl-dispatch-53", day(6, "09:35", sydney), "liam", "submit")
+
+    # Failed in the last window; the backout is still to run.
+    cis = ["scl-fleet", "scl-fleet-app-01", "scl-fleet-app-02"]
+    start, end = await plan.last_slot("SCL", cis, 300, ctx.now - dt.timedelta(days=1))
+    created = plan.office(plan.business(start, -10), "09:15")
+    plan.create(
+        "scl-fleet-upgrade",
+        created,
+        "eve",
+        "SCL",
+        "Upgrade fleet tracking to Descartes Route Planner 24.2",
+        cis,
+        priority="high",
+        need="Descartes ends support for 24.1 at the end of the quarter; 24.2 adds the heavy-vehicle routing SCL asked "
+        "for.",
+        desired_result="Fleet tracking on 24.2 on both servers, routes for the next day computed by 05:00.",
+        plan="1. Backup of the fleet database. 2. Install 24.2 side by side on app-01, switch over. 3. Same on "
+        "app-02. 4. SCL dispatchers check live vehicle positions.",
+        backout_plan="Switch both servers back to 24.1 (still installed) and restore the database backup.",
+        cost="8600.00",
+    )
+    plan.add_impact(
+        "scl-fleet-upgrade",
+        created + dt.timedelta(minutes=30),
+        "eve",
+        "SCL",
+        "scl-depot-srv-01",
+        "Depot label printing calls the fleet API; the dependency is not in the CMDB yet.",
+    )
+    plan.act("scl-fleet-upgrade", created + dt.timedelta(minutes=40), "eve", "submit")
+    plan.act("scl-fleet-upgrade", plan.business(created, 1), "carl", "authorize", release_requirements=[])
+    plan.act("scl-fleet-upgrade", plan.business(created, 1) + dt.timedelta(minutes=5), "carl", "refer-to-committee")
+    plan.act("scl-fleet-upgrade", plan.business(created, 2), "tess", "vote", vote="approve", comment="Ok.")
+    plan.act(
+        "scl-fleet-upgrade",
+        plan.business(created, 2) + dt.timedelta(hours=4),
+        "omar",
+        "vote",
+        vote="approve",
+        comment="Ok.",
+    )
+    plan.act("scl-fleet-upgrade", plan.business(created, 3), "rita", "schedule", planned_start=start, planned_end=end)
+    plan.act("scl-fleet-upgrade", start + dt.timedelta(minutes=10), "eve", "implement")
+    plan.act(
+        "scl-fleet-upgrade",
+        start + dt.timedelta(hours=2, minutes=40),
+        "eve",
+        "fail",
+        comment="The route optimisation service does not start on 24.2: the licence server rejects the new key. "
+        "Vendor case open; app-02 still serves on 24.1. Backout in the next window unless the vendor fixes the key.",
+    )
+
+    # Completed, then the new patch level recorded on the CI under the RFC.
+    start, end = await plan.last_slot("SCL", ["scl-dispatch-db"], 120, ctx.now - dt.timedelta(days=8))
+    created = plan.office(plan.business(start, -8), "14:20")
+    plan.create(
+        "scl-sql-cu",
+        created,
+        "mia",
+        "SCL",
+        "Install SQL Server 2019 CU29 on the dispatch database",
+        ["scl-dispatch-db"],
+        priority="medium",
+        need="CU28 has the query-store flaw that made dispatch lookups time out twice last month.",
+        desired_result="scl-dispatch-db on CU29, dispatch lookups under 200 ms again.",
+        plan="Back up, install CU29, reboot, check the SQL Agent jobs and the dispatch application.",
+        backout_plan="Uninstall CU29 from Programs and Features (back to CU28) and reboot.",
+        patch_components=["scl-dispatch-db: SQL Server 2019 CU28"],
+        vulnerability="Functional flaw: query store cleanup blocks queries under load.",
+        patch_description="SQL Server 2019 CU29 (KB article package), about 900 MB.",
+        urgency="important",
+        available_at=created - dt.timedelta(days=12),
+        testing_done="Installed on scl-dispatch-tst-db-01; the dispatch regression suite passed.",
+    )
+    plan.act("scl-sql-cu", created + dt.timedelta(minutes=15), "mia", "submit")
+    plan.act("scl-sql-cu", plan.business(created, 1), "carl", "authorize", release_requirements=["Test evidence"])
+    plan.act("scl-sql-cu", plan.business(created, 1) + dt.timedelta(minutes=5), "carl", "refer-to-committee")
+    plan.act("scl-sql-cu", plan.business(created, 2), "omar", "vote", vote="approve", comment="Tested.")
+    plan.act(
+        "scl-sql-cu", plan.business(created, 2) + dt.timedelta(hours=2), "tess", "vote", vote="approve", comment="Fine."
+    )
+    plan.act("scl-sql-cu", plan.business(created, 3), "rita", "schedule", planned_start=start, planned_end=end)
+    plan.act("scl-sql-cu", start + dt.timedelta(minutes=5), "mia", "implement")
+    done = plan.act(
+        "scl-sql-cu", start + dt.timedelta(minutes=70), "mia", "complete", comment="CU29 installed, jobs running."
+    )
+    plan.record(
+        "scl-sql-cu",
+        done + dt.timedelta(minutes=5),
+        "mia",
+        "SCL",
+        "scl-dispatch-db",
+        {"attributes": {"patch_level": "CU29"}},
+        "Patch level after the RFC's implementation",
+    )
+
+
+#: The change stories, by tenant (the provider's first).
+CHANGE_STORIES: tuple[Callable[[ChangePlan], Awaitable[None]], ...] = (
+    _provider_changes,
+    _acme_changes,
+    _globex_changes,
+    _initech_changes,
+    _scl_changes,
+)
+
+
+async def add_rfcs(ctx: DemoContext) -> None:
+    """RFCs in every state across the customers, raised and worked through `ChangeService` over
+    the weeks before the present (see `ChangePlan`)."""
+    # Impact is computed (and frozen at authorization) from the graph cache, inside the run's one
+    # transaction: refuse rather than store impacts of a graph that misses this run's edits.
+    index = await ctx.cmdb.graph.current()
+    if index.edge_count < len(ctx.edges):
+        raise Conflict(
+            f"The graph cache sees {index.edge_count} of the {len(ctx.edges)} relationships this run made: it reads "
+            "outside the open transaction, and RFC impacts would be computed from the wrong graph."
+        )
+    plan = ChangePlan(ctx, earliest=ctx.clock.now() + dt.timedelta(hours=1))
+    for story in CHANGE_STORIES:
+        await story(plan)
+    await plan.run()
 
 
 STEPS: list[tuple[str, Step]] = [
@@ -2507,6 +3788,8 @@ STEPS: list[tuple[str, Step]] = [
     ("test environments", add_test_environments),
     ("change windows", add_change_windows),
     ("blackouts", add_blackouts),
+    ("RFCs", add_rfcs),
+    # After the RFCs: some updates cite them (and are unauthorized all the same).
     ("configuration drift", add_configuration_drift),
 ]
 
@@ -2543,7 +3826,20 @@ async def _existing_people(cmdb: CMDBService, system: Actor, provider: Customer)
     return reusable
 
 
-async def _existing_summary(cmdb: CMDBService, system: Actor, provider: Customer, present: list[str]) -> DemoSummary:
+async def _rfc_figures(change: ChangeService, actor: Actor) -> tuple[dict[str, int], int]:
+    """RFCs per state (every state, in workflow order) and the scheduling conflicts over the
+    next 60 days."""
+    counts = {}
+    for state in RFCState:
+        _, counts[state.value] = await change.list_rfcs(actor, states=[state.value], limit=1)
+    now = change.clock.now()
+    conflicts = await change.conflicts(actor, now, now + dt.timedelta(days=60))
+    return counts, len(conflicts)
+
+
+async def _existing_summary(
+    cmdb: CMDBService, clock: Clock, system: Actor, provider: Customer, present: list[str]
+) -> DemoSummary:
     customers = {provider.key: provider.name}
     counts: dict[str, dict[str, int]] = {}
     for key in [provider.key, *present]:
@@ -2569,6 +3865,7 @@ async def _existing_summary(cmdb: CMDBService, system: Actor, provider: Customer
             continue
         sign_ins.append(sign_in)
     _, unauthorized = await cmdb.audit(system, customer=None, since=None, limit=1, offset=0)
+    rfcs, conflicts = await _rfc_figures(ChangeService(clock, cmdb), system)
     return DemoSummary(
         created=False,
         message=f"Demo data is already there (customers {', '.join(present)}); nothing was created.",
@@ -2577,6 +3874,8 @@ async def _existing_summary(cmdb: CMDBService, system: Actor, provider: Customer
         relationships=index.edge_count,
         sign_ins=sign_ins,
         unauthorized_changes=unauthorized,
+        rfcs=rfcs,
+        conflicts=conflicts,
     )
 
 
@@ -2624,22 +3923,30 @@ async def _seed(cmdb: CMDBService, clock: Clock, *, provider_key: str) -> DemoSu
                 continue
             present.append(spec.key)
         if present:
-            return await _existing_summary(cmdb, system, provider, present)
+            return await _existing_summary(cmdb, clock, system, provider, present)
+        # The records are written with a seeding clock that starts HISTORY_DAYS back and that the
+        # steps move (see SeedClock), through a CMDB service on that clock and on the same graph
+        # cache, whose configuration control asks change management whether an RFC authorizes
+        # an update (as the application's does).
+        now = clock.now()
+        seed_clock = SeedClock(now, now - dt.timedelta(days=HISTORY_DAYS))
         ctx = DemoContext(
-            cmdb=cmdb,
-            clock=clock,
+            cmdb=CMDBService(seed_clock, cmdb.graph, RFCAuthority()),
+            clock=seed_clock,
             provider=provider,
             rng=random.Random(DEMO_SEED),
-            today=clock.now().date(),
+            today=now.date(),
             customers={provider.key: provider},
             existing_people=await _existing_people(cmdb, system, provider),
         )
+        history_from = seed_clock.now()
         timings: list[tuple[str, float]] = []
         for name, step in STEPS:
             step_started = time.perf_counter()
             await step(ctx)
             timings.append((name, time.perf_counter() - step_started))
         _, unauthorized = await cmdb.audit(system, customer=None, since=None, limit=1, offset=0)
+        rfcs, conflicts = await _rfc_figures(ChangeService(clock, cmdb), system)
 
     counts: dict[str, dict[str, int]] = {}
     for (key, _name), ci in ctx.cis.items():
@@ -2658,7 +3965,25 @@ async def _seed(cmdb: CMDBService, clock: Clock, *, provider_key: str) -> DemoSu
         unauthorized_changes=unauthorized,
         seconds=time.perf_counter() - started,
         steps=timings,
+        rfcs=rfcs,
+        conflicts=conflicts,
+        rfc_keys={name: rfc.key for name, rfc in ctx.rfcs.items()},
+        history_from=history_from,
     )
 
 
-__all__ = ["CUSTOMERS", "DEMO_SEED", "STAFF", "STEPS", "DemoContext", "DemoSummary", "SignIn", "seed_demo"]
+__all__ = [
+    "CHANGE_STORIES",
+    "CUSTOMERS",
+    "DEMO_SEED",
+    "HISTORY_DAYS",
+    "STAFF",
+    "STEPS",
+    "UPDATES",
+    "ChangePlan",
+    "DemoContext",
+    "DemoSummary",
+    "SeedClock",
+    "SignIn",
+    "seed_demo",
+]

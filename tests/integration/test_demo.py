@@ -1,5 +1,5 @@
 """The demo data set (`keel demo`): size and shape, tenancy of the graph, the cycle, history,
-the configuration audit, and idempotence.
+the configuration audit, RFCs in every state with a past that reads in order, and idempotence.
 
 Seeding takes seconds, and the tests on the seeded data only read, so the module seeds once:
 the `demo` fixture does what `db` and `clock` do (empty tables, the same fixed time), then
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from change.models import RFC, ChangeType, RFCState
+from change.services import ChangeService
 from cmdb.accounts import Accounts
 from cmdb.calendar import BusinessCalendar
 from cmdb.errors import Conflict, NotFound
@@ -24,7 +26,7 @@ from cmdb.models import CI, Actor, CIClass, CIStatus, Customer, Role
 from cmdb.services import CMDBService, ensure_provider, system_actor
 from tests.support import FakeClock, reset_tables
 from web import demo as demo_module
-from web.demo import CUSTOMERS, UPDATES, DemoSummary, seed_demo
+from web.demo import CUSTOMERS, HISTORY_DAYS, UPDATES, DemoSummary, seed_demo
 
 PROVIDER_KEY = "PROV"
 NOW = dt.datetime(2026, 11, 2, 14, 0, tzinfo=dt.UTC)  # the `clock` fixture's time
@@ -63,6 +65,19 @@ class Demo:
 
     async def ci(self, customer: str, name: str) -> CI:
         return await self.cmdb.get_ci(self.system, f"{customer}:{name}")
+
+    @property
+    def change(self) -> ChangeService:
+        return ChangeService(self.clock, self.cmdb)
+
+    async def rfcs(self, actor: Actor | None = None) -> list[RFC]:
+        items, total = await self.change.list_rfcs(actor or self.system, limit=500)
+        assert len(items) == total
+        return items
+
+    async def rfc(self, name: str) -> RFC:
+        """A demo RFC by its name in the change stories."""
+        return (await self.change.get(self.system, self.summary.rfc_keys[name])).rfc
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +261,11 @@ async def test_the_audit_lists_the_unauthorized_updates(demo: Demo) -> None:
     assert all(entry.unauthorized_fields for entry in entries)
     references = {entry.rfc for entry in entries}
     expected = {u.rfc for u in UPDATES if u.rfc}
-    assert expected <= references  # an RFC reference that is not approved does not authorize
+    cited = {demo.summary.rfc_keys[u.demo_rfc] for u in UPDATES if u.demo_rfc}
+    assert expected | cited <= references  # an RFC reference that is not approved does not authorize
+    for key in cited:  # the cited RFCs exist and do not authorize (yet, or any more)
+        rfc = (await demo.change.get(demo.system, key)).rfc
+        assert rfc.state in (RFCState.SUBMITTED, RFCState.AUTHORIZED, RFCState.IN_REVIEW, RFCState.BACKED_OUT), key
     assert None in references  # and some were changed with no reference at all
     touched = {entry.ci_id for entry in entries}
     harmless = await demo.ci("GLOBEX", "globex-ws-005")  # only a non-controlled attribute changed
@@ -257,6 +276,158 @@ async def test_the_audit_lists_the_unauthorized_updates(demo: Demo) -> None:
     acme = await demo.cmdb.get_customer(demo.system, "ACME")
     own, own_total = await demo.cmdb.audit(pat, customer=None, since=None, limit=100, offset=0)
     assert own_total >= 1 and all(entry.tenant_id == acme.id for entry in own)
+
+
+async def test_every_rfc_state_is_there_and_the_summary_counts_them(demo: Demo) -> None:
+    rfcs = await demo.rfcs()
+    by_state = Counter(rfc.state.value for rfc in rfcs)
+    assert set(by_state) == set(RFCState.values())
+    assert demo.summary.rfcs == {state.value: by_state[state.value] for state in RFCState}
+    assert list(demo.summary.rfcs) == RFCState.values()  # workflow order
+    assert len(demo.summary.rfc_keys) == len(rfcs) == sum(demo.summary.rfcs.values())
+    assert f"RFCs: {len(rfcs)} (draft " in demo.summary.describe()
+    # Spread over the customers and the provider, with every change type and several priorities.
+    tenants = {rfc.tenant_id for rfc in rfcs}
+    assert tenants == {(await demo.cmdb.get_customer(demo.system, key)).id for key in demo.summary.customers}
+    assert {rfc.type for rfc in rfcs} == set(ChangeType)
+    assert len({rfc.priority for rfc in rfcs}) >= 3
+    assert {rfc.origin.value for rfc in rfcs} >= {"internal", "customer"}
+    for rfc in rfcs:
+        if rfc.state not in (RFCState.DRAFT, RFCState.WITHDRAWN):
+            assert rfc.need and rfc.desired_result and rfc.plan and rfc.backout_plan, rfc.key
+
+
+async def test_customer_raised_rfcs_come_from_their_contacts(demo: Demo) -> None:
+    contacts = {}
+    for spec in CUSTOMERS:
+        person = await demo.cmdb.get_person(demo.system, spec.contact.username)
+        contacts[person.id] = person.tenant_id
+    raised = [(rfc, contacts[rfc.originator_id]) for rfc in await demo.rfcs() if rfc.originator_id in contacts]
+    assert len({tenant for _, tenant in raised}) == len(CUSTOMERS)
+    assert all(rfc.origin.value == "customer" and rfc.tenant_id == tenant for rfc, tenant in raised)
+    raised_rfcs = [rfc for rfc, _ in raised]
+    assert any(rfc.customer_ref for rfc in raised_rfcs)
+
+
+async def test_patch_rfcs_carry_urgency_and_a_past_availability(demo: Demo) -> None:
+    patches = [rfc for rfc in await demo.rfcs() if rfc.is_patch]
+    assert len({rfc.urgency for rfc in patches}) >= 4
+    for rfc in patches:
+        assert rfc.available_at is not None and rfc.available_at <= rfc.created_at <= NOW, rfc.key
+        assert rfc.patch_components and rfc.patch_description, rfc.key
+
+
+async def test_committee_votes_are_recorded_for_rfcs_in_review(demo: Demo) -> None:
+    in_review = [rfc for rfc in await demo.rfcs() if rfc.state is RFCState.IN_REVIEW]
+    assert in_review
+    for rfc in in_review:
+        votes = await demo.change.votes(demo.system, rfc.id)
+        assert votes, rfc.key
+        assert all(vote["comment"] for vote in votes)
+        assert rfc.originator_id not in {vote["member"] for vote in votes}
+    san = await demo.rfc("san-firmware")
+    assert san.state is RFCState.IN_REVIEW and len(await demo.change.votes(demo.system, san.id)) == 2
+    impact = await demo.change.impact(demo.system, san.id)
+    assert impact.committee_required and impact.frozen and len(impact.customers) == 1 + len(CUSTOMERS)
+    # The committee decided others: approved by vote, and rejected by Initech's veto.
+    vetoed = await demo.rfc("initech-policy-ru")
+    assert vetoed.state is RFCState.REJECTED
+    assert "committee_rejected" in [e.action for e in await demo.change.timeline(demo.system, vetoed.id)]
+
+
+async def test_scheduled_rfcs_fit_their_windows_and_a_conflict_pair_exists(demo: Demo) -> None:
+    scheduled = [rfc for rfc in await demo.rfcs() if rfc.state is RFCState.SCHEDULED]
+    assert len(scheduled) >= 2
+    for rfc in scheduled:
+        assert rfc.planned_start is not None and rfc.planned_end is not None
+        assert NOW < rfc.planned_start < NOW + dt.timedelta(days=60), rfc.key
+        assert not rfc.post_implementation_review_required, rfc.key  # normal changes, inside the windows
+    pairs = await demo.change.conflicts(demo.system, NOW, NOW + dt.timedelta(days=60))
+    assert len(pairs) == demo.summary.conflicts >= 1
+    kernel, hana = await demo.rfc("acme-erp-kernel"), await demo.rfc("acme-hana-revision")
+    found = {(a.key, b.key): pair for a, b, pair in pairs}
+    pair = found.get((kernel.key, hana.key)) or found.get((hana.key, kernel.key))
+    assert pair is not None
+    erp = await demo.ci("ACME", "acme-erp")
+    assert erp.id in pair.shared
+
+
+async def test_the_emergency_change_runs_outside_the_windows_with_a_review_flag(demo: Demo) -> None:
+    rfc = await demo.rfc("firewall-hotfix")
+    assert (rfc.type, rfc.state, rfc.priority.value) == (ChangeType.EMERGENCY, RFCState.IMPLEMENTING, "critical")
+    assert rfc.post_implementation_review_required and rfc.emergency_reason
+    assert rfc.planned_start is not None and rfc.planned_end is not None
+    assert rfc.planned_start <= NOW < rfc.planned_end
+    timeline = await demo.change.timeline(demo.system, rfc.id)
+    scheduled = next(e for e in timeline if e.action == "scheduled")
+    assert scheduled.after is not None and scheduled.after.get("schedule_violations")  # the test clock's Monday
+
+
+async def test_the_past_reads_in_order(demo: Demo) -> None:
+    """Every event between the recording of the estate and now; each RFC's timeline in order;
+    implementations inside the planned window; references to earlier RFCs resolve."""
+    start = NOW - dt.timedelta(days=HISTORY_DAYS)
+    assert demo.summary.history_from == start
+    keys = {rfc.key for rfc in await demo.rfcs()}
+    for rfc in await demo.rfcs():
+        timeline = await demo.change.timeline(demo.system, rfc.id)
+        moments = [entry.at for entry in timeline]
+        assert moments == sorted(moments) and start < moments[0] and moments[-1] <= NOW, rfc.key
+        assert timeline[0].action == "created" and moments[0] == rfc.created_at
+        started = [e.at for e in timeline if e.action == "implementation_started"]
+        if started and rfc.type is not ChangeType.EMERGENCY:
+            assert rfc.planned_start is not None and rfc.planned_start <= started[0], rfc.key
+        ended = [e.at for e in timeline if e.action in ("completed", "failed")]
+        if ended:
+            assert rfc.planned_end is not None and ended[0] <= rfc.planned_end, rfc.key
+        if rfc.refers_to:
+            assert rfc.refers_to in keys
+    # RFC keys follow the order RFCs were raised.
+    ordered = sorted(await demo.rfcs(), key=lambda r: (r.created_at, r.id))
+    assert [r.key for r in ordered] == sorted(r.key for r in ordered)
+
+
+async def test_outcomes_are_archived_and_completions_authorize_ci_updates(demo: Demo) -> None:
+    rejected = await demo.rfc("globex-rdp")
+    follow_up = await demo.rfc("globex-vendor-access")
+    assert rejected.state is RFCState.REJECTED and follow_up.refers_to == rejected.key
+    assert (await demo.rfc("initech-claimcenter")).state is RFCState.BACKED_OUT
+    assert (await demo.rfc("scl-fleet-upgrade")).state is RFCState.FAILED
+    eve = await demo.actor("eve")
+    for name, customer, ci_name in (
+        ("esx-patch", PROVIDER_KEY, "esx-05-os"),
+        ("acme-test-reimage", "ACME", "acme-erp-tst-01-os"),
+        ("scl-sql-cu", "SCL", "scl-dispatch-db"),
+    ):
+        rfc = await demo.rfc(name)
+        assert rfc.state is RFCState.COMPLETED
+        ci = await demo.ci(customer, ci_name)
+        _, entries, _ = await demo.cmdb.history(eve, ci.id, limit=100, offset=0)
+        actions = [(entry.action, entry.rfc) for entry in entries]
+        # Newest first: the authorized update under the RFC follows its completion.
+        update = next(i for i, (action, key) in enumerate(actions) if action == "updated" and key == rfc.key)
+        done = actions.index(("rfc_completed", rfc.key))
+        assert update < done, name
+        assert not entries[update].unauthorized_fields, name
+        assert entries[update].at >= entries[done].at
+    audit, _ = await demo.cmdb.audit(eve, customer=None, since=None, limit=100, offset=0)
+    completed = {(await demo.rfc(name)).key for name in ("esx-patch", "acme-test-reimage", "scl-sql-cu")}
+    assert not completed & {entry.rfc for entry in audit}
+
+
+async def test_customer_contacts_see_only_their_own_rfcs(demo: Demo) -> None:
+    everything = await demo.rfcs()
+    for spec in CUSTOMERS:
+        contact = await demo.actor(spec.contact.username)
+        tenant = (await demo.cmdb.get_customer(demo.system, spec.key)).id
+        own = await demo.rfcs(contact)
+        assert own and {rfc.tenant_id for rfc in own} == {tenant}
+        assert {rfc.key for rfc in own} == {rfc.key for rfc in everything if rfc.tenant_id == tenant}
+        other = next(rfc for rfc in everything if rfc.tenant_id != tenant)
+        with pytest.raises(NotFound):
+            await demo.change.get(contact, other.key)
+        pairs = await demo.change.conflicts(contact, NOW, NOW + dt.timedelta(days=60))
+        assert all(a.tenant_id == b.tenant_id == tenant for a, b, _ in pairs)
 
 
 async def test_a_second_run_creates_nothing(demo: Demo) -> None:
@@ -271,8 +442,11 @@ async def test_a_second_run_creates_nothing(demo: Demo) -> None:
     assert again.counts == demo.summary.counts
     assert again.relationships == demo.summary.relationships
     assert again.unauthorized_changes == demo.summary.unauthorized_changes
+    assert again.rfcs == demo.summary.rfcs and again.conflicts == demo.summary.conflicts
+    assert f"RFCs: {sum(again.rfcs.values())}" in again.describe()
     assert [s.username for s in again.sign_ins] == [s.username for s in demo.summary.sign_ins]
     assert len(await demo.all_cis()) == before_cis
+    assert len(await demo.rfcs()) == sum(demo.summary.rfcs.values())
     assert (await demo.cmdb.index()).edge_count == before_edges
     _, after_people = await demo.cmdb.list_people(
         demo.system, customer=None, role=None, expertise=None, limit=1, offset=0

@@ -74,3 +74,17 @@ async def test_two_app_instances_agree_through_http(world: World, clock: Any) ->
         )
         impact = (await client_two.get(f"/api/cis/{db['id']}/impact", headers=tokens[1])).json()
         assert [item["ci"]["name"] for item in impact["items"]] == ["app"]
+
+
+async def test_a_graph_query_inside_a_transaction_sees_that_transactions_writes(world: World) -> None:
+    from cmdb import db
+    from cmdb import repository as repo
+
+    eve = world.actors["eve"]
+    fresh = CMDBService(world.clock, GraphCache())
+    async with db.atomic(repo.engine()):
+        a = await world.ci("ACME", "tx-a")
+        b = await world.ci("ACME", "tx-b")
+        await world.link(a.id, b.id)
+        # A cold cache built inside the writer's transaction must include its own writes.
+        assert [row.ci_id for row in (await fresh.impact(eve, b.id)).items] == [a.id]
