@@ -223,8 +223,7 @@ class BusinessCalendar:
             raise ValueError("closes: must be a local time of day without a time zone")
         if self.opens >= self.closes:
             raise ValueError(
-                f"closes: closing time {format_hhmm(self.closes)} must be after opening time "
-                f"{format_hhmm(self.opens)}"
+                f"closes: closing time {format_hhmm(self.closes)} must be after opening time {format_hhmm(self.opens)}"
             )
         if self.holiday_region is not None:
             # Stored in canonical case so that "gb-ENG" and "GB-ENG" compare equal.
@@ -291,11 +290,7 @@ class BusinessCalendar:
     def is_business_day(self, day: date) -> bool:
         """A working-week day that is neither a public holiday nor a customer closure."""
         _require_date(day)
-        return (
-            day.isoweekday() in self.working_days
-            and day not in self.closure_days
-            and not self.is_holiday(day)
-        )
+        return day.isoweekday() in self.working_days and day not in self.closure_days and not self.is_holiday(day)
 
     def business_hours_on(self, day: date) -> tuple[datetime, datetime] | None:
         """Business time on ``day`` as a UTC interval ``[open, close)``, or None if there is none.
@@ -494,9 +489,7 @@ def validate_calendar_dict(d: Any) -> list[tuple[str, str]]:
         else:
             bad = [x for x in days if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= 7]
             if bad:
-                problems.append(
-                    ("working_days", f"{bad[0]!r} is not an ISO weekday (1 = Monday .. 7 = Sunday)")
-                )
+                problems.append(("working_days", f"{bad[0]!r} is not an ISO weekday (1 = Monday .. 7 = Sunday)"))
 
     opens = closes = None
     if "opens" in d:
@@ -513,9 +506,7 @@ def validate_calendar_dict(d: Any) -> list[tuple[str, str]]:
         o = opens if opens is not None else DEFAULT_OPENS
         c = closes if closes is not None else DEFAULT_CLOSES
         if o >= c:
-            problems.append(
-                ("closes", f"closing time {format_hhmm(c)} must be after opening time {format_hhmm(o)}")
-            )
+            problems.append(("closes", f"closing time {format_hhmm(c)} must be after opening time {format_hhmm(o)}"))
 
     region = d.get("holiday_region")
     if region is not None and region != "":

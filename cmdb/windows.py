@@ -91,11 +91,7 @@ class ChangeWindow:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
                 raise ValueError(f"{name}: must be a date")
-        if (
-            self.valid_from is not None
-            and self.valid_until is not None
-            and self.valid_until < self.valid_from
-        ):
+        if self.valid_from is not None and self.valid_until is not None and self.valid_until < self.valid_from:
             raise ValueError("valid_until: must not be before valid_from")
 
     @property
@@ -169,9 +165,7 @@ class ScheduleViolation:
 # ---------------------------------------------------------------------------------- occurrences
 
 
-def occurrences(
-    window: ChangeWindow, range_start: datetime, range_end: datetime
-) -> list[tuple[datetime, datetime]]:
+def occurrences(window: ChangeWindow, range_start: datetime, range_end: datetime) -> list[tuple[datetime, datetime]]:
     """Every occurrence of ``window`` that overlaps ``[range_start, range_end)``, as UTC pairs.
 
     Occurrences are returned whole (not clipped to the range), ordered by start. An occurrence
@@ -320,9 +314,7 @@ def check_schedule(
             ScheduleViolation(
                 kind="outside_window",
                 ci=ci,
-                detail=(
-                    f"The planned window {planned} is outside the change windows of {ci} ({names}); {advice}."
-                ),
+                detail=(f"The planned window {planned} is outside the change windows of {ci} ({names}); {advice}."),
             )
         )
     for b in blackouts_hit(start, end, blackouts):
