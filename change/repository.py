@@ -187,7 +187,8 @@ async def insert_rfc(rfc: RFC, key: str) -> int:
         RFCTable.id
     )
     rfc_id = int(rows[0]["id"])
-    await replace_cis(rfc_id, rfc.ci_ids)
+    if rfc.ci_ids:
+        await RFCCITable.insert(*[RFCCITable(rfc=rfc_id, ci=ci) for ci in sorted(set(rfc.ci_ids))])
     return rfc_id
 
 

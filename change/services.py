@@ -277,15 +277,27 @@ class ChangeService:
             if not isinstance(refs, list):
                 problems.append(FieldProblem("cis", "must be a list of CI ids or names"))
             else:
+                # One read for all references: ids, names within the customer, CUSTOMER:name.
+                names = [
+                    ref.partition(":")[2] if ref.startswith(f"{tenant.key}:") else ref
+                    for ref in refs
+                    if isinstance(ref, str) and not ref.isdigit()
+                ]
+                numbers = [int(ref) for ref in refs if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit())]
+                by_id, by_name = await cmdb_repo.tenant_ci_refs(tenant.id, numbers, names)
                 ci_ids = []
                 for ref in refs:
-                    found = await cmdb_repo.find_ci(
-                        actor.scope, ref, tenant_id=tenant.id if isinstance(ref, str) and ":" not in ref else None
-                    )
-                    if len(found) != 1 or found[0].tenant_id != tenant.id:
+                    if isinstance(ref, bool) or not isinstance(ref, int | str):
+                        problems.append(FieldProblem("cis", f"{ref!r} is not a CI id or name"))
+                        continue
+                    if isinstance(ref, int) or ref.isdigit():
+                        found = by_id.get(int(ref))
+                    else:
+                        found = by_name.get(ref.partition(":")[2] if ref.startswith(f"{tenant.key}:") else ref)
+                    if found is None:
                         problems.append(FieldProblem("cis", f"no CI {ref} of {tenant.key}"))
                     else:
-                        ci_ids.append(found[0].id)
+                        ci_ids.append(found)
                 values["ci_ids"] = tuple(sorted(set(ci_ids)))
         return values
 

@@ -304,6 +304,28 @@ async def cis_by_ids(ids: Iterable[int]) -> dict[int, CI]:
     return found
 
 
+async def tenant_ci_refs(
+    tenant_id: int, ids: Sequence[int], names: Sequence[str]
+) -> tuple[dict[int, int], dict[str, int]]:
+    """Which of these ids and names are CIs of this tenant, in one read."""
+    if not ids and not names:
+        return {}, {}
+    conditions = []
+    args: list[Any] = [tenant_id]
+    if ids:
+        conditions.append(f"id IN ({', '.join('?' for _ in ids)})")
+        args += list(ids)
+    if names:
+        conditions.append(f"name IN ({', '.join('?' for _ in names)})")
+        args += list(names)
+    rows = await db.fetch(engine(), f"SELECT id, name FROM ci WHERE tenant = ? AND ({' OR '.join(conditions)})", *args)
+    wanted_ids = set(ids)
+    return (
+        {row["id"]: row["id"] for row in rows if row["id"] in wanted_ids},
+        {row["name"]: row["id"] for row in rows},
+    )
+
+
 async def ci_tenants(ids: Iterable[int]) -> dict[int, int]:
     wanted = list(set(ids))
     if not wanted:
