@@ -388,7 +388,10 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--path", default="direct", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="20k CIs, 60k relationships, CSV only (for CI)")
     args = parser.parse_args()
+    if args.quick or os.environ.get("KEEL_BENCH_QUICK"):
+        args.cis, args.relationships, args.formats = min(args.cis, 20_000), min(args.relationships, 60_000), "csv"
     formats = [fmt.strip() for fmt in args.formats.split(",") if fmt.strip()]
 
     if args.worker:
