@@ -7,7 +7,7 @@ import time
 
 from cmdb import repository as repo
 from cmdb.db import atomic
-from cmdb.errors import Unauthenticated
+from cmdb.errors import TooManyAttempts, Unauthenticated
 from cmdb.models import Actor, Person
 from cmdb.security import new_token, token_digest, verify_password
 from cmdb.services import Clock
@@ -15,6 +15,10 @@ from cmdb.services import Clock
 # A credential lookup per request costs a query; a few seconds of memory spares most of them.
 # A revoked credential may still work for this long in *other* processes.
 CACHE_SECONDS = 5.0
+# Password guessing: after this many consecutive failures for one username, sign-in is refused
+# for a while, whatever the password. Kept in the database, so every worker counts together.
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
 
 
 class Accounts:
@@ -31,12 +35,25 @@ class Accounts:
 
     async def sign_in(self, username: str, password: str, kind: str) -> tuple[str, dt.datetime, Actor]:
         """A new secret for every sign-in, so a session id known before sign-in is worthless."""
+        now = self.clock.now()
+        failures, locked_until = await repo.sign_in_lock(username)
+        if locked_until is not None and locked_until > now:
+            minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
+            raise TooManyAttempts(
+                f"Too many failed sign-ins for {username}; try again in {minutes} minute(s) or ask an administrator."
+            )
         found = await repo.person_with_password(username)
         person, password_hash = found if found else (None, None)
         if not verify_password(password_hash, password) or person is None or not person.active:
+            failures += 1
+            lock = now + dt.timedelta(minutes=LOCK_MINUTES) if failures >= MAX_FAILURES else None
+            async with atomic(repo.engine()):
+                await repo.record_sign_in_failure(username[:100], 0 if lock else failures, lock)
             raise Unauthenticated("Unknown username or wrong password.")
+        if failures:
+            async with atomic(repo.engine()):
+                await repo.clear_sign_in_failures(username)
         token = new_token()
-        now = self.clock.now()
         expires = now + (self.token_life if kind == "api" else self.session_life)
         async with atomic(repo.engine()):
             await repo.insert_credential(token_digest(token), person.id, kind, now, expires)

@@ -94,3 +94,9 @@ class Forbidden(DomainError):
 
 class Unauthenticated(DomainError):
     code = "unauthenticated"
+
+
+class TooManyAttempts(DomainError):
+    """Sign-in refused for a while after repeated failures."""
+
+    code = "too_many_attempts"

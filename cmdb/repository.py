@@ -44,6 +44,7 @@ from cmdb.tables import (
     PersonTable,
     RelationshipTable,
     SchedulerLeaseTable,
+    SignInAttemptTable,
 )
 
 
@@ -225,6 +226,32 @@ async def person_for_credential(token_hash: str, kind: str, now: dt.datetime) ->
         now,
     )
     return _person(rows[0]) if rows else None
+
+
+async def sign_in_lock(username: str) -> tuple[int, dt.datetime | None]:
+    rows = await SignInAttemptTable.select().where(SignInAttemptTable.username == username)
+    if not rows:
+        return 0, None
+    locked = rows[0]["locked_until"]
+    return int(rows[0]["failures"]), _utc(locked) if locked is not None else None
+
+
+async def record_sign_in_failure(username: str, failures: int, locked_until: dt.datetime | None) -> None:
+    updated = (
+        await SignInAttemptTable.update(
+            {SignInAttemptTable.failures: failures, SignInAttemptTable.locked_until: locked_until}
+        )
+        .where(SignInAttemptTable.username == username)
+        .returning(SignInAttemptTable.username)
+    )
+    if not updated:
+        await SignInAttemptTable.insert(
+            SignInAttemptTable(username=username, failures=failures, locked_until=locked_until)
+        )
+
+
+async def clear_sign_in_failures(username: str) -> None:
+    await SignInAttemptTable.delete().where(SignInAttemptTable.username == username)
 
 
 async def delete_credential(token_hash: str) -> None:

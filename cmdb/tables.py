@@ -169,6 +169,14 @@ class SchedulerLeaseTable(Table, tablename="scheduler_lease"):
     expires_at = Timestamptz()
 
 
+class SignInAttemptTable(Table, tablename="sign_in_attempt"):
+    """Consecutive failed sign-ins per username; a lock once they pile up."""
+
+    username = Varchar(length=100, primary_key=True)
+    failures = Integer(default=0)
+    locked_until = Timestamptz(null=True, default=None)
+
+
 CMDB_TABLES: list[type[Table]] = [
     CustomerTable,
     PersonTable,
@@ -183,4 +191,5 @@ CMDB_TABLES: list[type[Table]] = [
     BlackoutTable,
     KeySequenceTable,
     SchedulerLeaseTable,
+    SignInAttemptTable,
 ]

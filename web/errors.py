@@ -25,6 +25,7 @@ from cmdb.errors import (
     InvalidInput,
     NotFound,
     StaleVersion,
+    TooManyAttempts,
     Unauthenticated,
 )
 
@@ -37,6 +38,7 @@ STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     Forbidden: 403,
     Unauthenticated: 401,
+    TooManyAttempts: 429,
 }
 
 

@@ -95,6 +95,17 @@ async def test_wrong_password_shows_the_form_again_with_401(world: World, client
     assert "keel_session" not in response.cookies
 
 
+async def test_the_sign_in_page_says_when_an_account_is_locked(world: World, client: Client) -> None:
+    form = await client.get("/login")
+    token = csrf_from(form.text)
+    for _ in range(5):
+        await client.post("/login", data={"username": "eve", "password": "nope-nope", "_csrf_token": token})
+    response = await browser_sign_in(client, world, "eve")
+    assert response.status_code == 429
+    assert "Too many failed sign-ins for eve" in response.text
+    assert "keel_session" not in response.cookies
+
+
 async def test_sign_in_redirects_only_to_local_paths(world: World, client: Client) -> None:
     for hostile in ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "evil"]:
         response = await browser_sign_in(client, world, "eve", next_=hostile)

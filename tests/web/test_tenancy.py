@@ -138,3 +138,33 @@ async def test_people_filter_by_role_and_expertise(world: World, sign_in: Any) -
     assert all("engineer" in p["roles"] for p in engineers["items"])
     experts = (await admin.get("/api/people?expertise=database")).json()
     assert [p["username"] for p in experts["items"]] == ["dora"]
+
+
+async def test_repeated_failed_sign_ins_lock_the_account_for_a_while(world: World, client: Any) -> None:
+    for _ in range(5):
+        response = await client.post("/api/auth/token", json={"username": "eve", "password": "wrong-password"})
+        assert response.status_code == 401
+    locked = await client.post("/api/auth/token", json={"username": "eve", "password": world.passwords["eve"]})
+    assert locked.status_code == 429
+    assert locked.json()["error"] == "too_many_attempts" and "eve" in locked.json()["detail"]
+    # Another account is not affected, and the lock lifts with time.
+    assert (
+        await client.post("/api/auth/token", json={"username": "carl", "password": world.passwords["carl"]})
+    ).status_code == 200
+    world.clock.advance(minutes=16)
+    assert (
+        await client.post("/api/auth/token", json={"username": "eve", "password": world.passwords["eve"]})
+    ).status_code == 200
+
+
+async def test_a_successful_sign_in_resets_the_failure_count(world: World, client: Any) -> None:
+    for _ in range(4):
+        await client.post("/api/auth/token", json={"username": "eve", "password": "wrong-password"})
+    assert (
+        await client.post("/api/auth/token", json={"username": "eve", "password": world.passwords["eve"]})
+    ).status_code == 200
+    for _ in range(4):
+        await client.post("/api/auth/token", json={"username": "eve", "password": "wrong-password"})
+    assert (
+        await client.post("/api/auth/token", json={"username": "eve", "password": world.passwords["eve"]})
+    ).status_code == 200

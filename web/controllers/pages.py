@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from cmdb.accounts import Accounts
 from cmdb.attributes import specs_for
-from cmdb.errors import InvalidInput, NotFound, Unauthenticated
+from cmdb.errors import InvalidInput, NotFound, TooManyAttempts, Unauthenticated
 from cmdb.models import CI, Actor, CIClass, CIStatus, Criticality, HistoryEntry, RelationshipType, Role
 from cmdb.services import CMDBService, ImpactRow
 from web import graphsvg
@@ -333,6 +333,16 @@ async def login(request: Request[Any, Any, Any], accounts: Accounts, data: Login
             next=target,
             username=data.username,
             message="Unknown username or wrong password. Check both and try again.",
+        )
+    except TooManyAttempts as error:
+        return page(
+            "login.html",
+            None,
+            title="Sign in",
+            status=429,
+            next=target,
+            username=data.username,
+            message=error.detail,
         )
     settings: Settings = request.app.state.settings
     return Redirect(
