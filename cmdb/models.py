@@ -96,12 +96,6 @@ class RelationshipType(Choice):
     MEMBER_OF = "member_of"
 
 
-class SupportRole(Choice):
-    OWNER = "owner"
-    SUPPORT = "support"
-    ESCALATION = "escalation"
-
-
 _LABELS: dict[StrEnum, str] = {
     CIClass.UPS: "UPS",
     CIStatus.UNDER_CHANGE: "Under change",

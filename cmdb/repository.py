@@ -43,7 +43,6 @@ from cmdb.tables import (
     KeySequenceTable,
     PersonTable,
     RelationshipTable,
-    SchedulerLeaseTable,
     SignInAttemptTable,
 )
 
@@ -430,11 +429,6 @@ async def replace_support(ci_id: int, person_ids: Sequence[int]) -> None:
         await CISupportTable.insert(*[CISupportTable(ci=ci_id, person=p, role="support") for p in person_ids])
 
 
-async def all_nodes() -> list[tuple[int, int]]:
-    rows = await db.fetch(engine(), "SELECT id, tenant FROM ci")
-    return [(row["id"], row["tenant"]) for row in rows]
-
-
 # --- relationships -----------------------------------------------------------------------
 
 
@@ -498,11 +492,6 @@ async def graph_arrays() -> tuple[list[Any], list[Any]]:
         engine(), f"SELECT id + 0, source + 0, target + 0, CASE type {cases} END FROM relationship", 4
     )
     return nodes, edges
-
-
-async def all_edges() -> list[tuple[int, int, int, str]]:
-    rows = await db.fetch(engine(), "SELECT id, source, target, type FROM relationship")
-    return [(row["id"], row["source"], row["target"], row["type"]) for row in rows]
 
 
 # --- history -----------------------------------------------------------------------------
@@ -711,24 +700,6 @@ async def next_in_sequence(name: str) -> int:
         return int(rows[0]["last_value"])
     await KeySequenceTable.insert(KeySequenceTable(name=name, last_value=1))
     return 1
-
-
-async def take_lease(name: str, holder: str, now: dt.datetime, until: dt.datetime) -> bool:
-    """Takes or renews a named lease if it is free, expired or already ours."""
-    rows = (
-        await SchedulerLeaseTable.update({SchedulerLeaseTable.holder: holder, SchedulerLeaseTable.expires_at: until})
-        .where(
-            (SchedulerLeaseTable.name == name)
-            & ((SchedulerLeaseTable.holder == holder) | (SchedulerLeaseTable.expires_at < now))
-        )
-        .returning(SchedulerLeaseTable.name)
-    )
-    if rows:
-        return True
-    if await SchedulerLeaseTable.exists().where(SchedulerLeaseTable.name == name):
-        return False
-    await SchedulerLeaseTable.insert(SchedulerLeaseTable(name=name, holder=holder, expires_at=until))
-    return True
 
 
 __all__ = ["engine"]

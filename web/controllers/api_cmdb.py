@@ -16,8 +16,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from cmdb.accounts import Accounts
 from cmdb.errors import InvalidInput
 from cmdb.models import Actor
-from cmdb.services import CIInput, CMDBService
-from web.auth import ADMIN_GUARD, CI_WRITER_GUARD, provider_staff
+from cmdb.services import CIInput, CMDBService, ImpactRow
+from web.auth import ADMIN_GUARD, CI_WRITER_GUARD
 from web.deps import if_match, parse_ref
 from web.presenters import (
     ci_brief,
@@ -383,14 +383,7 @@ class CIController(Controller):
 
 
 def ci_brief_root(ci: Any, keys: dict[int, str]) -> dict[str, Any]:
-    return {
-        "id": ci.id,
-        "name": ci.name,
-        "customer": keys.get(ci.tenant_id),
-        "class": ci.ci_class.value,
-        "status": ci.status.value,
-        "criticality": ci.criticality.value,
-    }
+    return ci_brief(ImpactRow(ci.id, ci.ci_class, 0, 0, ci), keys)
 
 
 class RelationshipController(Controller):
@@ -414,6 +407,3 @@ class RelationshipController(Controller):
         self, cmdb: CMDBService, actor: Actor, rel_id: int, rfc: str | None = None, comment: str = ""
     ) -> None:
         await cmdb.delete_relationship(actor, rel_id, rfc=rfc, comment=comment)
-
-
-__all__ = ["provider_staff"]
