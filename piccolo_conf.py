@@ -7,4 +7,12 @@ from cmdb.db import engine_from_url
 
 DB = engine_from_url()
 
-APP_REGISTRY = AppRegistry(apps=["cmdb.piccolo_app", "change.piccolo_app"])
+APP_REGISTRY = AppRegistry(
+    apps=[
+        "cmdb.piccolo_app",
+        "change.piccolo_app",
+        "release.piccolo_app",
+        "incident.piccolo_app",
+        "problem.piccolo_app",
+    ]
+)

@@ -177,6 +177,37 @@ class SignInAttemptTable(Table, tablename="sign_in_attempt"):
     locked_until = Timestamptz(null=True, default=None)
 
 
+class NotificationTable(Table, tablename="notification"):
+    """A message to one person: their in-product inbox, and an email when SMTP is configured.
+    `email_state` is the outbox: pending rows are sent by the scheduler, outside the
+    transaction that created them, so a slow mail server never holds a database write."""
+
+    id = Serial(primary_key=True)
+    person = ForeignKey(references=PersonTable, on_delete=OnDelete.cascade, index=True, null=False)
+    tenant = Integer(index=True)
+    kind = Varchar(length=48)
+    subject = Varchar(length=300)
+    body = Text(default="")
+    link = Varchar(length=300, default="")
+    created_at = Timestamptz()
+    read_at = Timestamptz(null=True, default=None)
+    email_state = Varchar(length=16, default="none", index=True)
+    emailed_at = Timestamptz(null=True, default=None)
+
+
+class EscalationTable(Table, tablename="escalation"):
+    """One row per escalation ever raised. The unique (subject_kind, subject_id, level) index
+    is what makes an escalation happen exactly once, whichever process gets there first."""
+
+    id = Serial(primary_key=True)
+    subject_kind = Varchar(length=32)
+    subject_id = Integer()
+    level = Varchar(length=48)
+    tenant = Integer(index=True)
+    created_at = Timestamptz()
+    detail = Text(default="")
+
+
 CMDB_TABLES: list[type[Table]] = [
     CustomerTable,
     PersonTable,
@@ -192,4 +223,6 @@ CMDB_TABLES: list[type[Table]] = [
     KeySequenceTable,
     SchedulerLeaseTable,
     SignInAttemptTable,
+    NotificationTable,
+    EscalationTable,
 ]

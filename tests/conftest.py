@@ -12,6 +12,8 @@ if not os.environ.get("KEEL_DATABASE_URL"):
     os.environ["KEEL_DATABASE_URL"] = os.path.join(_tmp, "keel.sqlite")
 os.environ.setdefault("KEEL_SQLITE_SYNCHRONOUS", "OFF")
 os.environ.setdefault("KEEL_PASSWORD_HASH", "fast")
+os.environ.setdefault("KEEL_SCHEDULER", "off")
+os.environ.pop("KEEL_SMTP_HOST", None)
 os.environ.setdefault("KEEL_SECRET_KEY", "test-secret-key-not-for-production-0123456789")
 
 import datetime as dt

@@ -113,6 +113,7 @@ class World:
             ("rita", ["release_manager"], None),
             ("acme-contact", ["customer"], "ACME"),
             ("globex-contact", ["customer"], "GLOBEX"),
+            ("sam", ["service_manager"], None),
         ]:
             await world.add_person(username, roles, customer)
         return world

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,13 @@ from cmdb.accounts import Accounts
 from cmdb.db import KeelSQLiteEngine
 from cmdb.graphcache import GraphCache
 from cmdb.importexport import ImportExportService
+from cmdb.notifications import Mailer, NotificationService, SmtpMailer
+from cmdb.scheduler import Scheduler
 from cmdb.services import ChangeAuthority, Clock, CMDBService, SystemClock
+from incident.services import IncidentService
+from problem.services import ProblemService
+from release.patches import PatchService
+from release.services import ReleaseService
 from web.auth import PUBLIC_PATHS, KeelAuthenticationMiddleware
 from web.deps import DEPENDENCIES
 from web.errors import EXCEPTION_HANDLERS
@@ -35,7 +43,18 @@ async def health() -> dict[str, Any]:
 
 
 def route_handlers() -> list[Any]:
-    from web.controllers import api_change, api_cmdb, api_import
+    from web.controllers import (
+        api_change,
+        api_cmdb,
+        api_import,
+        api_incident,
+        api_problem,
+        api_release,
+        notifications,
+        pages_incident,
+        pages_problem,
+        pages_release,
+    )
     from web.controllers.pages import PAGE_HANDLERS
     from web.controllers.pages_change import CHANGE_PAGE_HANDLERS
 
@@ -50,8 +69,51 @@ def route_handlers() -> list[Any]:
         *api_change.HANDLERS,
         *PAGE_HANDLERS,
         *CHANGE_PAGE_HANDLERS,
+        *notifications.HANDLERS,
+        *api_release.HANDLERS,
+        *pages_release.HANDLERS,
+        *api_incident.HANDLERS,
+        *pages_incident.HANDLERS,
+        *api_problem.HANDLERS,
+        *pages_problem.HANDLERS,
         create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
     ]
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    graph: GraphCache | None = None,
+    change_authority: ChangeAuthority | None = None,
+    mailer: Mailer | None = None,
+) -> dict[str, Any]:
+    """Every service, wired once: the web application's state and the CLI use the same."""
+    clock = clock or SystemClock()
+    graph = graph or GraphCache()
+    cmdb = CMDBService(clock, graph, change_authority or RFCAuthority())
+    notifications = NotificationService(clock, mailer if mailer is not None else SmtpMailer.from_env())
+    change = ChangeService(clock, cmdb)
+    releases = ReleaseService(clock, cmdb, change, notifications)
+    patches = PatchService(clock, cmdb, notifications)
+    incidents = IncidentService(clock, cmdb, change, releases, notifications)
+    problems = ProblemService(clock, cmdb, change, releases, incidents)
+    scheduler = Scheduler(clock, [*notifications.jobs(), *patches.jobs(), *releases.jobs(), *incidents.jobs()])
+    return {
+        "settings": settings,
+        "clock": clock,
+        "graph": graph,
+        "cmdb": cmdb,
+        "accounts": Accounts(clock, session_hours=settings.session_hours, token_days=settings.token_days),
+        "transfer": ImportExportService(clock, cmdb),
+        "change": change,
+        "notifications": notifications,
+        "releases": releases,
+        "patches": patches,
+        "incidents": incidents,
+        "problems": problems,
+        "scheduler": scheduler,
+    }
 
 
 def create_app(
@@ -60,22 +122,23 @@ def create_app(
     clock: Clock | None = None,
     graph: GraphCache | None = None,
     change_authority: ChangeAuthority | None = None,
+    mailer: Mailer | None = None,
 ) -> Litestar:
     settings = settings or Settings.from_env()
-    clock = clock or SystemClock()
-    graph = graph or GraphCache()
-    cmdb = CMDBService(clock, graph, change_authority or RFCAuthority())
-    state = State(
-        {
-            "settings": settings,
-            "clock": clock,
-            "graph": graph,
-            "cmdb": cmdb,
-            "accounts": Accounts(clock, session_hours=settings.session_hours, token_days=settings.token_days),
-            "transfer": ImportExportService(clock, cmdb),
-            "change": ChangeService(clock, cmdb),
-        }
-    )
+    services = build_services(settings, clock=clock, graph=graph, change_authority=change_authority, mailer=mailer)
+    state = State(services)
+    scheduler_task: list[asyncio.Task[None]] = []
+
+    async def start_scheduler() -> None:
+        if settings.run_scheduler:
+            scheduler: Scheduler = services["scheduler"]
+            scheduler_task.append(asyncio.create_task(scheduler.run_forever(settings.scheduler_tick_seconds)))
+
+    async def stop_scheduler() -> None:
+        for task in scheduler_task:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def open_pool() -> None:
         engine = repo.engine()
@@ -110,7 +173,7 @@ def create_app(
             path="/schema",
         ),
         state=state,
-        on_startup=[open_pool] if settings.database_url.startswith("postgres") else [],
-        on_shutdown=[close_pool],
+        on_startup=[open_pool, start_scheduler] if settings.database_url.startswith("postgres") else [start_scheduler],
+        on_shutdown=[stop_scheduler, close_pool],
         debug=settings.debug,
     )

@@ -281,6 +281,38 @@ def cmd_rfc_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def services() -> dict[str, Any]:
+    """The same wiring as the web application, for commands that act through services."""
+    from web.app import build_services
+
+    return build_services(_settings())
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """Run scheduled jobs (escalations, email, monthly reports). `keel serve` already runs a
+    scheduler in each worker; this is for a separate scheduler process or one round by hand."""
+    import time
+
+    async def work() -> Any:
+        scheduler = services()["scheduler"]
+        if args.once:
+            return await scheduler.run_due(force=True)
+        await scheduler.run_forever(args.tick)
+        return None
+
+    started = time.monotonic()
+    done = _run(work)
+    if args.once:
+        if done is None:
+            print("keel: another process holds the scheduler lease; nothing run")
+            return 0
+        for name, count in sorted(done.items()):
+            print(f"{name}: {'failed' if count < 0 else count}")
+        print(f"keel: scheduler round done in {time.monotonic() - started:.2f} s")
+        return 1 if any(count < 0 for count in done.values()) else 0
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keel", description="Keel: change and configuration management with a CMDB.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -294,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="create or upgrade the database").set_defaults(func=cmd_migrate)
     commands.add_parser("demo", help="migrate and load the demo data set").set_defaults(func=cmd_demo)
+
+    scheduler = commands.add_parser("scheduler", help="run scheduled jobs: escalations, email, monthly reports")
+    scheduler.add_argument("--once", action="store_true", help="run every job once and exit")
+    scheduler.add_argument("--tick", type=float, default=15.0, help="seconds between rounds")
+    scheduler.set_defaults(func=cmd_scheduler)
 
     user = commands.add_parser("user", help="manage people")
     user_commands = user.add_subparsers(dest="user_command", required=True)

@@ -12,7 +12,12 @@ from change.services import ChangeService
 from cmdb.accounts import Accounts
 from cmdb.importexport import ImportExportService
 from cmdb.models import Actor
+from cmdb.notifications import NotificationService
 from cmdb.services import CMDBService
+from incident.services import IncidentService
+from problem.services import ProblemService
+from release.patches import PatchService
+from release.services import ReleaseService
 
 
 def provide_cmdb(state: State) -> CMDBService:
@@ -31,6 +36,26 @@ def provide_change(state: State) -> ChangeService:
     return state.change  # type: ignore[no-any-return]
 
 
+def provide_notifications(state: State) -> NotificationService:
+    return state.notifications  # type: ignore[no-any-return]
+
+
+def provide_releases(state: State) -> ReleaseService:
+    return state.releases  # type: ignore[no-any-return]
+
+
+def provide_patches(state: State) -> PatchService:
+    return state.patches  # type: ignore[no-any-return]
+
+
+def provide_incidents(state: State) -> IncidentService:
+    return state.incidents  # type: ignore[no-any-return]
+
+
+def provide_problems(state: State) -> ProblemService:
+    return state.problems  # type: ignore[no-any-return]
+
+
 def provide_actor(request: Request[Any, Any, Any]) -> Actor:
     return request.user  # type: ignore[no-any-return]
 
@@ -41,6 +66,11 @@ DEPENDENCIES = {
     "transfer": Provide(provide_transfer, sync_to_thread=False),
     "actor": Provide(provide_actor, sync_to_thread=False),
     "change": Provide(provide_change, sync_to_thread=False),
+    "notifications": Provide(provide_notifications, sync_to_thread=False),
+    "releases": Provide(provide_releases, sync_to_thread=False),
+    "patches": Provide(provide_patches, sync_to_thread=False),
+    "incidents": Provide(provide_incidents, sync_to_thread=False),
+    "problems": Provide(provide_problems, sync_to_thread=False),
 }
 
 

@@ -28,6 +28,10 @@ class Settings:
     session_hours: int = 12
     token_days: int = 30
     debug: bool = False
+    # Escalations and email run in a background scheduler; every process may run one, a
+    # database lease lets one work at a time. Off by default in code (tests), on for `keel serve`.
+    run_scheduler: bool = False
+    scheduler_tick_seconds: float = 15.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -46,4 +50,6 @@ class Settings:
             session_hours=int(os.environ.get("KEEL_SESSION_HOURS", "12")),
             token_days=int(os.environ.get("KEEL_TOKEN_DAYS", "30")),
             debug=_flag("KEEL_DEBUG", False),
+            run_scheduler=_flag("KEEL_SCHEDULER", True),
+            scheduler_tick_seconds=float(os.environ.get("KEEL_SCHEDULER_TICK", "15")),
         )

@@ -499,7 +499,8 @@ def test_navigation_links_change_pages_by_role() -> None:
     def labels(*roles: Role, tenant: int = 1) -> list[str]:
         return [link.label for link in navigation(Actor(1, "x", "X", tenant, 1, frozenset(roles)))]
 
-    assert keys(Role.CHANGE_MANAGER)[-3:] == ["changes", "new-change", "calendar"]
+    change_keys = {"changes", "new-change", "calendar"}
+    assert [k for k in keys(Role.CHANGE_MANAGER) if k in change_keys] == ["changes", "new-change", "calendar"]
     assert "Change queue" in labels(Role.CHANGE_MANAGER)
     assert "votes" in keys(Role.COMMITTEE_MEMBER) and "new-change" not in keys(Role.COMMITTEE_MEMBER)
     assert "Changes" in labels(Role.RELEASE_MANAGER) and "new-change" not in keys(Role.RELEASE_MANAGER)

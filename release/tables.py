@@ -1,0 +1,7 @@
+"""Piccolo tables of release. Only `release/repository.py` queries them."""
+
+from __future__ import annotations
+
+from piccolo.table import Table
+
+TABLES: list[type[Table]] = []
