@@ -25,6 +25,8 @@ from cmdb.importexport import ImportExportService
 from cmdb.notifications import Mailer, NotificationService, SmtpMailer
 from cmdb.scheduler import Scheduler
 from cmdb.services import ChangeAuthority, Clock, CMDBService, SystemClock
+from incident.alerts import AlertService
+from incident.dashboard import ServiceDashboard
 from incident.services import IncidentService
 from problem.services import ProblemService
 from release.patches import PatchService
@@ -49,9 +51,13 @@ def route_handlers() -> list[Any]:
         api_import,
         api_incident,
         api_problem,
+        api_alerts,
+        api_patches,
         api_release,
         notifications,
         pages_incident,
+        pages_patches,
+        pages_portal,
         pages_problem,
         pages_release,
     )
@@ -76,6 +82,10 @@ def route_handlers() -> list[Any]:
         *pages_incident.HANDLERS,
         *api_problem.HANDLERS,
         *pages_problem.HANDLERS,
+        *api_patches.HANDLERS,
+        *pages_patches.HANDLERS,
+        *api_alerts.HANDLERS,
+        *pages_portal.HANDLERS,
         create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
     ]
 
@@ -112,6 +122,8 @@ def build_services(
         "patches": patches,
         "incidents": incidents,
         "problems": problems,
+        "alerts": AlertService(clock, cmdb, incidents),
+        "dashboard": ServiceDashboard(clock, cmdb),
         "scheduler": scheduler,
     }
 

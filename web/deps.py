@@ -14,6 +14,8 @@ from cmdb.importexport import ImportExportService
 from cmdb.models import Actor
 from cmdb.notifications import NotificationService
 from cmdb.services import CMDBService
+from incident.alerts import AlertService
+from incident.dashboard import ServiceDashboard
 from incident.services import IncidentService
 from problem.services import ProblemService
 from release.patches import PatchService
@@ -56,6 +58,14 @@ def provide_problems(state: State) -> ProblemService:
     return state.problems  # type: ignore[no-any-return]
 
 
+def provide_alerts(state: State) -> AlertService:
+    return state.alerts  # type: ignore[no-any-return]
+
+
+def provide_dashboard(state: State) -> ServiceDashboard:
+    return state.dashboard  # type: ignore[no-any-return]
+
+
 def provide_actor(request: Request[Any, Any, Any]) -> Actor:
     return request.user  # type: ignore[no-any-return]
 
@@ -71,6 +81,8 @@ DEPENDENCIES = {
     "patches": Provide(provide_patches, sync_to_thread=False),
     "incidents": Provide(provide_incidents, sync_to_thread=False),
     "problems": Provide(provide_problems, sync_to_thread=False),
+    "alerts": Provide(provide_alerts, sync_to_thread=False),
+    "dashboard": Provide(provide_dashboard, sync_to_thread=False),
 }
 
 
