@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from change import repository as repo
 from change.catalogue import CATALOGUE
@@ -133,6 +133,22 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
 
+class IncidentHistory(Protocol):
+    """Incident management tells change management how many incidents hit some CIs lately,
+    which raises an RFC's risk (the app wires the IncidentService in)."""
+
+    async def incidents_on(self, ci_ids: Sequence[int], since: dt.datetime) -> int: ...
+
+
+class NoIncidentHistory:
+    async def incidents_on(self, ci_ids: Sequence[int], since: dt.datetime) -> int:
+        return 0
+
+
+#: How far back incidents on an RFC's CIs count towards its risk.
+INCIDENT_LOOKBACK = dt.timedelta(days=90)
+
+
 class RFCAuthority:
     """Configuration control asks change management whether an RFC authorizes a CI change."""
 
@@ -144,6 +160,7 @@ class ChangeService:
     def __init__(self, clock: Clock, cmdb: CMDBService) -> None:
         self.clock = clock
         self.cmdb = cmdb
+        self.incident_history: IncidentHistory = NoIncidentHistory()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -484,7 +501,8 @@ class ChangeService:
         failed = await repo.outcomes_on_cis(list(rfc.ci_ids), [RFCState.FAILED.value, RFCState.BACKED_OUT.value])
         now = self.clock.now()
         lead = rfc.planned_start - now if rfc.planned_start else None
-        risk = assess(summary, impact_class, rfc.type, lead, failed, 0)
+        incidents = await self.incident_history.incidents_on(list(rfc.ci_ids), now - INCIDENT_LOOKBACK)
+        risk = assess(summary, impact_class, rfc.type, lead, failed, incidents)
         ordered = sorted(cis, key=lambda ci_id: (-cis[ci_id].criticality.weight, ci_id))
         return RFCImpact(
             cis=tuple(ordered[:MAX_IMPACT_LISTED]),
