@@ -7,7 +7,7 @@ only mirror them. Nothing here knows about HTTP.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -140,6 +140,10 @@ class CMDBService:
         self.graph = graph
         self.authority: ChangeAuthority = authority or NoApprovedChanges()
         self._customer_keys: dict[int, str] = {}
+        # SLA terms belong to the processes above the CMDB (patch schedule, incident targets,
+        # alert thresholds); each registers its check here so a customer with terms the
+        # process cannot use is refused when saved, not ignored later.
+        self.sla_validators: list[Callable[[Mapping[str, Any]], list[FieldProblem]]] = []
 
     def _entry(self, actor: Actor | None, **fields: Any) -> Any:
         """A history row for something `actor` did now (None: the operator's `keel` command)."""
@@ -179,6 +183,11 @@ class CMDBService:
         sla = data.get("sla")
         if sla is not None and not isinstance(sla, dict):
             problems.append(FieldProblem("sla", "must be an object"))
+        elif sla:
+            for validate in self.sla_validators:
+                for problem in validate(sla):
+                    name = problem.field if problem.field.startswith("sla") else f"sla.{problem.field}"
+                    problems.append(FieldProblem(name, problem.reason))
         return calendar
 
     async def create_customer(self, actor: Actor, data: Mapping[str, Any]) -> Customer:
@@ -240,7 +249,9 @@ class CMDBService:
                 "calendar": merged,
                 "timezone": changes.get("timezone", customer.timezone),
                 "holiday_region": changes.get("holiday_region", customer.holiday_region),
-                "sla": changes.get("sla"),
+                "sla": {**customer.sla, **changes["sla"]}
+                if isinstance(changes.get("sla"), dict)
+                else changes.get("sla"),
             },
             problems,
         )

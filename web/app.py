@@ -20,6 +20,7 @@ from change.services import ChangeService, RFCAuthority
 from cmdb import repository as repo
 from cmdb.accounts import Accounts
 from cmdb.db import KeelSQLiteEngine
+from cmdb.errors import FieldProblem
 from cmdb.graphcache import GraphCache
 from cmdb.importexport import ImportExportService
 from cmdb.notifications import Mailer, NotificationService, SmtpMailer
@@ -28,8 +29,11 @@ from cmdb.services import ChangeAuthority, Clock, CMDBService, SystemClock
 from incident.alerts import AlertService
 from incident.dashboard import ServiceDashboard
 from incident.services import IncidentService
+from incident.sla import validate_terms as validate_incident_terms
+from incident.thresholds import AlertThresholds
+from problem.reports import ReportService
 from problem.services import ProblemService
-from release.patches import PatchService
+from release.patches import PatchService, problems_of_sla
 from release.services import ReleaseService
 from web.auth import PUBLIC_PATHS, KeelAuthenticationMiddleware
 from web.deps import DEPENDENCIES
@@ -46,20 +50,22 @@ async def health() -> dict[str, Any]:
 
 def route_handlers() -> list[Any]:
     from web.controllers import (
+        api_alerts,
         api_change,
         api_cmdb,
         api_import,
         api_incident,
-        api_problem,
-        api_alerts,
         api_patches,
+        api_problem,
         api_release,
+        api_reports,
         notifications,
         pages_incident,
         pages_patches,
         pages_portal,
         pages_problem,
         pages_release,
+        pages_reports,
     )
     from web.controllers.pages import PAGE_HANDLERS
     from web.controllers.pages_change import CHANGE_PAGE_HANDLERS
@@ -86,6 +92,8 @@ def route_handlers() -> list[Any]:
         *pages_patches.HANDLERS,
         *api_alerts.HANDLERS,
         *pages_portal.HANDLERS,
+        *api_reports.HANDLERS,
+        *pages_reports.HANDLERS,
         create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False),
     ]
 
@@ -107,8 +115,25 @@ def build_services(
     releases = ReleaseService(clock, cmdb, change, notifications)
     patches = PatchService(clock, cmdb, notifications)
     incidents = IncidentService(clock, cmdb, change, releases, notifications)
+    change.incident_history = incidents
     problems = ProblemService(clock, cmdb, change, releases, incidents)
-    scheduler = Scheduler(clock, [*notifications.jobs(), *patches.jobs(), *releases.jobs(), *incidents.jobs()])
+    reports = ReportService(clock, cmdb, change, patches, incidents, problems, notifications)
+    scheduler = Scheduler(
+        clock,
+        [
+            *notifications.jobs(),
+            *patches.jobs(),
+            *releases.jobs(),
+            *incidents.jobs(),
+            *problems.jobs(),
+            *reports.jobs(),
+        ],
+    )
+    cmdb.sla_validators += [
+        problems_of_sla,
+        lambda sla: AlertThresholds.resolve(sla)[1],
+        lambda sla: [FieldProblem(name, reason) for name, reason in validate_incident_terms(sla)],
+    ]
     return {
         "settings": settings,
         "clock": clock,
@@ -122,6 +147,7 @@ def build_services(
         "patches": patches,
         "incidents": incidents,
         "problems": problems,
+        "reports": reports,
         "alerts": AlertService(clock, cmdb, incidents),
         "dashboard": ServiceDashboard(clock, cmdb),
         "scheduler": scheduler,

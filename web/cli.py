@@ -281,11 +281,75 @@ def cmd_rfc_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_patches_due(args: argparse.Namespace) -> int:
+    """The patch urgency board as text: open patches (or --state ones), soonest due first."""
+
+    async def work() -> tuple[list[Any], int, dict[str, int]]:
+        provider = await repo.provider()
+        if provider is None:
+            raise SystemExit("keel: run `keel migrate` first")
+        patches = services()["patches"]
+        return await patches.board(  # type: ignore[no-any-return]
+            system_actor(provider),
+            customer=args.customer,
+            states=args.state.split(",") if args.state else None,
+            limit=args.limit,
+        )
+
+    rows, total, counts = _run(work)
+    print(f"{'KEY':<14} {'CUSTOMER':<10} {'LEVEL':<16} {'DUE (UTC)':<17} {'STATE':<9} {'USED':>5}  TITLE")
+    for row in rows:
+        view = row.urgency
+        print(
+            f"{view.key:<14} {row.customer_key:<10} {view.level.value:<16} {view.due.strftime('%Y-%m-%d %H:%M'):<17} "
+            f"{view.state.value:<9} {min(view.share_used, 9.99):>5.0%}  {row.title}"
+        )
+    summary = ", ".join(f"{state} {count}" for state, count in counts.items())
+    print(f"{len(rows)} of {total} patch(es); all live patches: {summary}")
+    return 0
+
+
 def services() -> dict[str, Any]:
     """The same wiring as the web application, for commands that act through services."""
     from web.app import build_services
 
     return build_services(_settings())
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """A customer's monthly report: the summary and key figures as text (or --json), and the
+    PDF with --pdf FILE. Answers the issued copy once the report is issued."""
+    import json
+
+    async def work() -> Any:
+        provider = await repo.provider()
+        if provider is None:
+            raise SystemExit("keel: run `keel migrate` first")
+        reports = services()["reports"]
+        customer = int(args.customer) if args.customer.isdigit() else args.customer
+        return await reports.monthly(system_actor(provider), customer, args.month)
+
+    report = _run(work)
+    if args.pdf:
+        from web.controllers.pages_reports import render_pdf
+
+        Path(args.pdf).write_bytes(render_pdf(report))
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2, sort_keys=True))
+    else:
+        data = report.data
+        state = f"issued {report.issued_at:%Y-%m-%d %H:%M} UTC" if report.issued_at else "not issued (computed now)"
+        print(f"{data['customer_name']} ({data['customer']}): {data['month_label']}, {state}")
+        print(data["summary"])
+        counts = data["rfcs"]["counts"]
+        print(
+            f"incidents {data['incidents']['total']}, answered in time {data['sla']['response']['percent']} %, "
+            f"fixed in time {data['sla']['resolution']['percent']} %; planned changes completed "
+            f"{counts['completed']}, open at month end {counts['open_at_end']}"
+        )
+    if args.pdf:
+        print(f"keel: wrote {args.pdf}", file=sys.stderr if args.json else sys.stdout)
+    return 0
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
@@ -311,6 +375,96 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         print(f"keel: scheduler round done in {time.monotonic() - started:.2f} s")
         return 1 if any(count < 0 for count in done.values()) else 0
     return 0
+
+
+def read_alert_file(text: str) -> list[tuple[int, Any]]:
+    """(line number, parsed item) of a JSON array or of JSON lines; an unparsable line comes
+    back as a ValueError in place of its item. In an array, the line where each item starts."""
+    import json
+
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        decoder = json.JSONDecoder()
+        try:
+            items = decoder.decode(text)
+        except ValueError as error:
+            return [(1, ValueError(f"not valid JSON: {error}"))]
+        starts: list[int] = []
+        depth, in_string, escaped, expecting, line = 0, False, False, False, 1
+        for char in text:
+            if char == "\n":
+                line += 1
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string = False
+                continue
+            if expecting and not char.isspace() and char != "]":
+                starts.append(line)
+                expecting = False
+            if char == '"':
+                in_string = True
+            elif char in "[{":
+                depth += 1
+                expecting = depth == 1
+            elif char in "]}":
+                depth -= 1
+            elif char == "," and depth == 1:
+                expecting = True
+        lines = starts if len(starts) == len(items) else list(range(1, len(items) + 1))
+        return list(zip(lines, items, strict=True))
+    parsed: list[tuple[int, Any]] = []
+    for number, row in enumerate(text.splitlines(), start=1):
+        if not row.strip():
+            continue
+        try:
+            parsed.append((number, json.loads(row)))
+        except ValueError as error:
+            parsed.append((number, ValueError(f"not valid JSON: {error}")))
+    return parsed
+
+
+def cmd_alerts_replay(args: argparse.Namespace) -> int:
+    """Feed a file of monitoring alerts through the same service as POST /api/alerts."""
+    entries = read_alert_file(Path(args.file).read_text(encoding="utf-8-sig"))
+
+    async def work() -> dict[str, Any]:
+        provider = await repo.provider()
+        if provider is None:
+            raise SystemExit("keel: run `keel migrate` first")
+        alerts = services()["alerts"]
+        actor = system_actor(provider)
+        summary: dict[str, Any] = {"received": 0, "breached": 0, "opened": 0, "joined": 0, "ignored": 0, "refused": []}
+        for start in range(0, len(entries), 500):
+            chunk = entries[start : start + 500]
+            readable = [(line, item) for line, item in chunk if not isinstance(item, ValueError)]
+            for line, item in chunk:
+                if isinstance(item, ValueError):
+                    summary["refused"].append((line, str(item)))
+            results = await alerts.receive_batch(actor, [item for _, item in readable])
+            for (line, _), result in zip(readable, results, strict=True):
+                if result.error is not None:
+                    summary["refused"].append((line, result.error.detail))
+                    continue
+                summary["breached"] += int(result.result.breached)
+                summary[result.result.outcome] += 1
+        summary["received"] = len(entries)
+        summary["refused"].sort()
+        return summary
+
+    summary = _run(work)
+    refused = summary["refused"]
+    print(
+        f"keel: {summary['received']} alert(s) received, {summary['breached']} breached, "
+        f"{summary['opened']} incident(s) opened, {summary['joined']} joined, {summary['ignored']} ignored, "
+        f"{len(refused)} refused"
+    )
+    for line, reason in refused:
+        print(f"  line {line}: {reason}")
+    return 1 if refused else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -367,11 +521,32 @@ def build_parser() -> argparse.ArgumentParser:
     rfc_show.add_argument("key", help="RFC-YYYY-NNNN or id")
     rfc_show.set_defaults(func=cmd_rfc_show)
 
+    patches = commands.add_parser("patches", help="patch urgency")
+    patch_commands = patches.add_subparsers(dest="patches_command", required=True)
+    due = patch_commands.add_parser("due", help="open patches by due time (the urgency board)")
+    due.add_argument("--customer", help="customer key")
+    due.add_argument("--state", help="comma-separated: on_track, at_risk, overdue, met (default: all but met)")
+    due.add_argument("--limit", type=int, default=50)
+    due.set_defaults(func=cmd_patches_due)
+
+    alerts = commands.add_parser("alerts", help="monitoring alerts")
+    alerts_commands = alerts.add_subparsers(dest="alerts_command", required=True)
+    replay = alerts_commands.add_parser("replay", help="feed a file of alerts (JSON lines or a JSON array)")
+    replay.add_argument("file")
+    replay.set_defaults(func=cmd_alerts_replay)
+
     exp = commands.add_parser("export", help="export CIs and relationships as CSV or JSON")
     exp.add_argument("--customer")
     exp.add_argument("--format", choices=["csv", "json"], default="csv")
     exp.add_argument("--output", "-o")
     exp.set_defaults(func=cmd_export)
+
+    report = commands.add_parser("report", help="a customer's monthly report (summary, --json data, --pdf FILE)")
+    report.add_argument("customer", help="customer key or id")
+    report.add_argument("month", help="YYYY-MM, in the customer's time zone")
+    report.add_argument("--pdf", metavar="FILE", help="also write the report as a PDF")
+    report.add_argument("--json", action="store_true", help="print the report's data as JSON")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

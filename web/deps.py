@@ -17,6 +17,7 @@ from cmdb.services import CMDBService
 from incident.alerts import AlertService
 from incident.dashboard import ServiceDashboard
 from incident.services import IncidentService
+from problem.reports import ReportService
 from problem.services import ProblemService
 from release.patches import PatchService
 from release.services import ReleaseService
@@ -58,6 +59,10 @@ def provide_problems(state: State) -> ProblemService:
     return state.problems  # type: ignore[no-any-return]
 
 
+def provide_reports(state: State) -> ReportService:
+    return state.reports  # type: ignore[no-any-return]
+
+
 def provide_alerts(state: State) -> AlertService:
     return state.alerts  # type: ignore[no-any-return]
 
@@ -81,6 +86,7 @@ DEPENDENCIES = {
     "patches": Provide(provide_patches, sync_to_thread=False),
     "incidents": Provide(provide_incidents, sync_to_thread=False),
     "problems": Provide(provide_problems, sync_to_thread=False),
+    "reports": Provide(provide_reports, sync_to_thread=False),
     "alerts": Provide(provide_alerts, sync_to_thread=False),
     "dashboard": Provide(provide_dashboard, sync_to_thread=False),
 }
