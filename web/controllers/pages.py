@@ -27,6 +27,9 @@ from cmdb.attributes import specs_for
 from cmdb.errors import InvalidInput, NotFound, TooManyAttempts, Unauthenticated
 from cmdb.models import CI, Actor, CIClass, CIStatus, Criticality, HistoryEntry, RelationshipType, Role
 from cmdb.services import CMDBService, ImpactRow
+from incident.models import ACTIVE_STATUSES
+from incident.services import IncidentService
+from release.services import ReleaseService
 from web import graphsvg
 from web.auth import SESSION_COOKIE, provider_staff
 from web.deps import parse_ref
@@ -372,8 +375,9 @@ async def logout(request: Request[Actor, Any, Any], accounts: Accounts) -> Respo
 
 
 @get("/", include_in_schema=False)
-async def home() -> Redirect:
-    return Redirect(path="/cis")
+async def home(actor: Actor) -> Redirect:
+    # A customer contact's home is their portal (web/controllers/pages_portal.py).
+    return Redirect(path="/cis" if actor.is_provider_staff else "/portal")
 
 
 # --- configuration items ----------------------------------------------------------------------
@@ -430,9 +434,55 @@ async def ci_list(
     )
 
 
+#: Rows of the CI page's operations sections; the API pages through the rest.
+CI_PAGE_DEPLOYMENTS = 20
+CI_PAGE_INCIDENTS = 20
+
+
+async def ci_operations(releases: ReleaseService, incidents: IncidentService, actor: Actor, ci: CI) -> dict[str, Any]:
+    """What releases installed on the CI (newest first) and its incidents not closed, as the
+    actor may see them: both services apply the actor's tenant scope."""
+    _, rows, keys, deployed_total = await releases.deployments_on_ci(actor, ci.id, limit=CI_PAGE_DEPLOYMENTS)
+    open_incidents, open_total = await incidents.list_incidents(
+        actor, ci=ci.id, statuses=sorted(s.value for s in ACTIVE_STATUSES), limit=CI_PAGE_INCIDENTS
+    )
+    return {
+        "deployments": [
+            {
+                "release": keys.get(d.release_id, f"#{d.release_id}"),
+                "version": d.version,
+                "at": when(d.deployed_at),
+                "at_iso": d.deployed_at.isoformat(),
+                "outcome": badge(d.outcome),
+            }
+            for d in rows
+        ],
+        "deployments_total": deployed_total,
+        "open_incidents": [
+            {
+                "key": i.key,
+                "title": i.title,
+                "status": badge(i.status),
+                "priority": badge(i.priority),
+                "opened": when(i.created_at),
+            }
+            for i in open_incidents
+        ],
+        "open_incidents_total": open_total,
+    }
+
+
 @get("/cis/{ref:str}", include_in_schema=False)
-async def ci_detail(cmdb: CMDBService, actor: Actor, ref: str, offset: Offset = 0) -> Template:
+async def ci_detail(
+    cmdb: CMDBService,
+    releases: ReleaseService,
+    incidents: IncidentService,
+    actor: Actor,
+    ref: str,
+    offset: Offset = 0,
+) -> Template:
     ci = await cmdb.get_ci(actor, parse_ref(ref))
+    operations = await ci_operations(releases, incidents, actor, ci)
     _, entries, total = await cmdb.history(actor, ci.id, 50, offset)
     relationships = await cmdb.relationships_of(actor, ci)
     keys = await cmdb.customer_keys({ci.tenant_id} | {r.tenant_id for r, _, _ in relationships})
@@ -463,6 +513,7 @@ async def ci_detail(cmdb: CMDBService, actor: Actor, ref: str, offset: Offset = 
         incoming=incoming,
         history=[history_view(e, ci.ci_class, names) for e in entries],
         history_pages=pagination(f"/cis/{ci.id}", {}, total, 50, offset),
+        **operations,
     )
 
 

@@ -30,9 +30,12 @@ from change.workflow import TRANSITIONS, allowed_actions
 from cmdb.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 from cmdb.models import Actor, HistoryEntry, RelationshipType, Role
 from cmdb.services import CMDBService, ImpactRow
+from release.patches import PatchService
+from release.urgency import PatchState
 from web import graphsvg
 from web.auth import provider_staff
 from web.controllers.pages import badge, graph_nodes, page, pagination, row_label, show, when
+from web.controllers.pages_patches import relative
 from web.deps import parse_ref
 
 PageLimit = Annotated[int, QueryParameter(ge=1, le=100, description="Rows per page, up to 100")]
@@ -333,6 +336,7 @@ def _one_click(rfc: RFC, allowed: Sequence[str]) -> list[dict[str, Any]]:
 async def change_list(
     change: ChangeService,
     cmdb: CMDBService,
+    patches: PatchService,
     actor: Actor,
     all_: Annotated[str | None, QueryParameter(name="all")] = None,
     state_: Annotated[str | None, QueryParameter(name="state")] = None,
@@ -343,7 +347,7 @@ async def change_list(
 ) -> Template:
     """A change manager's queue; everybody else (and the manager with ?all=1) the RFC list."""
     if is_change_manager(actor) and not all_:
-        return await _queue(change, cmdb, actor)
+        return await _queue(change, cmdb, actor, patches)
     state, customer, q = (v.strip() if v and v.strip() else None for v in (state_, customer, q))
     if not actor.is_provider_staff:
         customer = None  # a customer contact sees their own RFCs only: the service scopes it
@@ -378,7 +382,7 @@ async def change_list(
     )
 
 
-async def _queue(change: ChangeService, cmdb: CMDBService, actor: Actor) -> Template:
+async def _queue(change: ChangeService, cmdb: CMDBService, actor: Actor, patches: PatchService) -> Template:
     waiting = await change.queue(actor, limit=QUEUE_LIMIT)
     now = change.clock.now()
     conflicts = conflict_map(await change.conflicts(actor, now, now + LOOKAHEAD))
@@ -392,12 +396,22 @@ async def _queue(change: ChangeService, cmdb: CMDBService, actor: Actor) -> Temp
         key=lambda r: (r.planned_start, r.key),
     )
     keys = await _keys(cmdb, [rfc for rfc, _ in waiting] + coming)
+    urgencies = await patches.urgency_for_rfcs([rfc.id for rfc, _ in waiting if rfc.urgency is not None])
     rows = []
     for rfc, allowed in waiting:
         impact = await change.impact(actor, rfc.id)
+        urgency = urgencies.get(rfc.id)
         rows.append(
             {
                 **rfc_row(rfc, keys, now, conflicts),
+                "patch": {
+                    "state": badge(urgency.state),
+                    "state_value": urgency.state.value,
+                    "due_utc": urgency.due.strftime("%Y-%m-%d %H:%M UTC"),
+                    "due_relative": relative(now, urgency.due),
+                }
+                if urgency
+                else None,
                 "impact": impact_view(impact, actor),
                 "one_click": _one_click(rfc, allowed),
                 "authorize": "authorize" in allowed,
@@ -864,12 +878,39 @@ async def _people(cmdb: CMDBService, actor: Actor, ids: Iterable[int | None]) ->
     return names
 
 
+async def patch_urgency(
+    patches: PatchService | None, rfc: RFC, tz: ZoneInfo, now: dt.datetime
+) -> dict[str, Any] | None:
+    """A patch RFC's deadline and where it stands, times in the customer's zone; None for an
+    RFC without urgency level (or a page rendered without the patch service)."""
+    if patches is None or rfc.urgency is None:
+        return None
+    view = (await patches.urgency_for_rfcs([rfc.id])).get(rfc.id)
+    if view is None:
+        return None
+    return {
+        "level": badge(view.level),
+        "deadline": view.deadline.describe(),
+        "clock_start": local_text(view.clock_start, tz),
+        "due": local_text(view.due, tz),
+        "due_iso": view.due.isoformat(),
+        "due_relative": relative(now, view.due),
+        "state": badge(view.state),
+        "state_value": view.state.value,
+        "share": f"{min(view.share_used, 9.99):.0%}",
+        "met": local_text(view.met_at, tz) if view.met_at else "",
+        "met_on_time": view.met_on_time,
+        "open": view.state is not PatchState.MET,
+    }
+
+
 async def _rfc_page(
     change: ChangeService,
     cmdb: CMDBService,
     actor: Actor,
     key: str,
     *,
+    patches: PatchService | None = None,
     status: int = 200,
     message: str | None = None,
     notice: str | None = None,
@@ -890,6 +931,7 @@ async def _rfc_page(
     conflicts = conflict_map(pairs).get(rfc.id, [])
     svg, drawn, omitted, impacted = await impact_picture(cmdb, actor, rfc, impact)
     buttons, forms = action_forms(rfc, view.allowed, tz, failed, values or {}, errors or {})
+    urgency = await patch_urgency(patches, rfc, tz, now)
     tally: dict[str, int] = {}
     for vote in votes:
         tally[str(vote["vote"])] = tally.get(str(vote["vote"]), 0) + 1
@@ -952,6 +994,7 @@ async def _rfc_page(
             "testing_done": rfc.testing_done,
             "in_review": rfc.state is RFCState.IN_REVIEW,
         },
+        patch_urgency=urgency,
         conflicts=conflicts,
         impact=impact_view(impact, actor),
         svg=Markup(svg) if svg else None,  # graphsvg escapes every text it draws
@@ -978,10 +1021,15 @@ async def _rfc_page(
 
 @get("/changes/{key:str}", include_in_schema=False)
 async def rfc_detail(
-    change: ChangeService, cmdb: CMDBService, actor: Actor, key: str, done: str | None = None
+    change: ChangeService,
+    cmdb: CMDBService,
+    patches: PatchService,
+    actor: Actor,
+    key: str,
+    done: str | None = None,
 ) -> Template:
     notice = DONE.get(done or "")
-    return await _rfc_page(change, cmdb, actor, key, notice=notice)
+    return await _rfc_page(change, cmdb, actor, key, patches=patches, notice=notice)
 
 
 def action_params(
@@ -1014,6 +1062,7 @@ async def rfc_action(
     request: Request[Any, Any, Any],
     change: ChangeService,
     cmdb: CMDBService,
+    patches: PatchService,
     actor: Actor,
     key: str,
     action: str,
@@ -1025,7 +1074,13 @@ async def rfc_action(
     rfc = view.rfc
     if action not in TRANSITIONS:
         return await _rfc_page(
-            change, cmdb, actor, rfc.key, status=422, message=f"There is no action {action!r} on an RFC."
+            change,
+            cmdb,
+            actor,
+            rfc.key,
+            patches=patches,
+            status=422,
+            message=f"There is no action {action!r} on an RFC.",
         )
     _, tz = await tenant_zone(cmdb, actor, rfc.tenant_id)
     params, raw, bad = action_params(action, form, tz)
@@ -1048,6 +1103,7 @@ async def rfc_action(
             cmdb,
             actor,
             rfc.key,
+            patches=patches,
             status=_status(error),
             message=message,
             failed=action,
