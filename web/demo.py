@@ -43,7 +43,9 @@ The data set:
   application (a scheduling conflict); CI updates recorded under completed RFCs (authorized);
 - a few CI updates after creation, most of them to controlled attributes without an approved
   RFC (some cite an RFC that is not approved yet), so the configuration audit has something to
-  show.
+  show;
+- releases, patch deadlines, incidents, monitoring alerts, problems, the finished month's
+  reports and escalations (see `web.demo_operations`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,13 @@ from cmdb.models import CI, Actor, CIClass, Customer, Person
 from cmdb.models import RelationshipType as Rel
 from cmdb.services import CIInput, Clock, CMDBService, system_actor
 from cmdb.windows import Blackout, ChangeWindow, blackouts_hit, next_fitting_start
+from web.demo_operations import (
+    OPERATION_STORIES,
+    OperationsFigures,
+    issue_monthly_reports,
+    operations_figures,
+    raise_escalations,
+)
 
 DEMO_SEED = 20261102
 LIVE, PLANNED, UNDER_CHANGE, RETIRED = "live", "planned", "under_change", "retired"
@@ -107,6 +116,7 @@ class DemoSummary:
     conflicts: int = 0  # pairs of scheduled RFCs in conflict over the next 60 days
     rfc_keys: dict[str, str] = field(default_factory=dict)  # demo name -> RFC key (created runs only)
     history_from: dt.datetime | None = None  # when the run dated its first records (created runs only)
+    operations: OperationsFigures | None = None  # releases, incidents, alerts, problems, reports
 
     @property
     def total_cis(self) -> int:
@@ -141,6 +151,8 @@ class DemoSummary:
                 f"RFCs: {sum(self.rfcs.values())} ({states}); "
                 f"scheduling conflicts in the next 60 days: {self.conflicts}"
             )
+        if self.operations is not None:
+            out += self.operations.lines()
         if self.created:
             if self.history_from is not None:
                 out.append(f"History from {self.history_from:%Y-%m-%d %H:%M} UTC (the estate recorded) to now")
@@ -1248,6 +1260,7 @@ class DemoContext:
     blackouts: int = 0
     updates: int = 0
     rfcs: dict[str, RFC] = field(default_factory=dict)  # by demo name, as the last step left them
+    operations: Any = None  # web.demo_operations.Operations: its services on this clock, built on first use
     _host_turn: int = 0
     _ips: Counter[tuple[int, int]] = field(default_factory=Counter)
     _change: ChangeService | None = None
@@ -3748,6 +3761,8 @@ CHANGE_STORIES: tuple[Callable[[ChangePlan], Awaitable[None]], ...] = (
     _globex_changes,
     _initech_changes,
     _scl_changes,
+    # Releases, incidents and problems move and raise RFCs: replayed in the same time order.
+    *OPERATION_STORIES,
 )
 
 
@@ -3791,6 +3806,9 @@ STEPS: list[tuple[str, Step]] = [
     ("RFCs", add_rfcs),
     # After the RFCs: some updates cite them (and are unauthorized all the same).
     ("configuration drift", add_configuration_drift),
+    # After the whole past: the finished month is reported, then what is overdue now escalates.
+    ("monthly reports", issue_monthly_reports),
+    ("escalations", raise_escalations),
 ]
 
 
@@ -3876,6 +3894,7 @@ async def _existing_summary(
         unauthorized_changes=unauthorized,
         rfcs=rfcs,
         conflicts=conflicts,
+        operations=await operations_figures(clock, cmdb, system),
     )
 
 
@@ -3947,6 +3966,7 @@ async def _seed(cmdb: CMDBService, clock: Clock, *, provider_key: str) -> DemoSu
             timings.append((name, time.perf_counter() - step_started))
         _, unauthorized = await cmdb.audit(system, customer=None, since=None, limit=1, offset=0)
         rfcs, conflicts = await _rfc_figures(ChangeService(clock, cmdb), system)
+        figures = await operations_figures(clock, cmdb, system)
 
     counts: dict[str, dict[str, int]] = {}
     for (key, _name), ci in ctx.cis.items():
@@ -3969,6 +3989,7 @@ async def _seed(cmdb: CMDBService, clock: Clock, *, provider_key: str) -> DemoSu
         conflicts=conflicts,
         rfc_keys={name: rfc.key for name, rfc in ctx.rfcs.items()},
         history_from=history_from,
+        operations=figures,
     )
 
 

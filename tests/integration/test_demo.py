@@ -1,5 +1,6 @@
 """The demo data set (`keel demo`): size and shape, tenancy of the graph, the cycle, history,
-the configuration audit, RFCs in every state with a past that reads in order, and idempotence.
+the configuration audit, RFCs in every state with a past that reads in order, releases, patch
+deadlines, incidents, alerts, problems, the finished month's reports, escalations, and idempotence.
 
 Seeding takes seconds, and the tests on the seeded data only read, so the module seeds once:
 the `demo` fixture does what `db` and `clock` do (empty tables, the same fixed time), then
@@ -24,9 +25,13 @@ from cmdb.errors import Conflict, NotFound
 from cmdb.graphcache import GraphCache
 from cmdb.models import CI, Actor, CIClass, CIStatus, Customer, Role
 from cmdb.services import CMDBService, ensure_provider, system_actor
+from incident.models import Incident, IncidentPriority, IncidentStatus
+from problem.models import Problem, ProblemStatus
+from release.models import ReleaseState
 from tests.support import FakeClock, reset_tables
 from web import demo as demo_module
 from web.demo import CUSTOMERS, HISTORY_DAYS, UPDATES, DemoSummary, seed_demo
+from web.demo_operations import Operations, OperationsFigures, build_operations, finished_month
 
 PROVIDER_KEY = "PROV"
 NOW = dt.datetime(2026, 11, 2, 14, 0, tzinfo=dt.UTC)  # the `clock` fixture's time
@@ -65,6 +70,11 @@ class Demo:
 
     async def ci(self, customer: str, name: str) -> CI:
         return await self.cmdb.get_ci(self.system, f"{customer}:{name}")
+
+    @property
+    def figures(self) -> OperationsFigures:
+        assert self.summary.operations is not None
+        return self.summary.operations
 
     @property
     def change(self) -> ChangeService:
@@ -452,6 +462,161 @@ async def test_a_second_run_creates_nothing(demo: Demo) -> None:
         demo.system, customer=None, role=None, expertise=None, limit=1, offset=0
     )
     assert after_people == before_people
+
+
+# --- operations: releases, patches, incidents, alerts, problems, reports, escalations ----------
+
+
+def _operations(demo: Demo) -> Operations:
+    return build_operations(demo.clock, demo.cmdb, demo.change)
+
+
+async def _all_incidents(demo: Demo, ops: Operations, actor: Actor | None = None) -> list[Incident]:
+    items, total = await ops.incidents.list_incidents(actor or demo.system, limit=500)
+    assert len(items) == total
+    return items
+
+
+async def test_releases_in_several_states_with_deployments_and_a_back_out(demo: Demo) -> None:
+    ops = _operations(demo)
+    releases, total = await ops.releases.list_releases(demo.system, limit=100)
+    assert total == len(releases) == sum(demo.figures.releases.values()) >= 4
+    states = Counter(r.state for r in releases)
+    assert {ReleaseState.PLANNED, ReleaseState.TESTING, ReleaseState.APPROVED} <= set(states)
+    assert states[ReleaseState.DEPLOYED] >= 2 and states[ReleaseState.BACKED_OUT] == 1
+    assert len({r.tenant_id for r in releases}) >= 3
+    for release in releases:
+        view = await ops.releases.get(demo.system, release.id)
+        if release.state is ReleaseState.DEPLOYED:
+            assert view.deployments and release.deployed_at is not None and release.watch_until is not None
+            assert release.deployed_at <= NOW and all(r.state is RFCState.COMPLETED for r in view.rfcs)
+        if release.state is ReleaseState.BACKED_OUT:
+            assert release.backout_reason and all(r.state is RFCState.BACKED_OUT for r in view.rfcs)
+        if release.state is ReleaseState.APPROVED:
+            # Failed in the first round of testing, passed in the second.
+            assert release.test_round == 2 and view.evidence.complete
+            assert {t.result.value for t in view.tests} == {"failed", "passed"}
+    # A deployed release whose watch period saw incidents, which the trend analysis flagged.
+    watched = [r for r in releases if r.state is ReleaseState.DEPLOYED]
+    spiked = [p for p in await _problems(demo, ops) if p.source_release_id in {r.id for r in watched}]
+    assert spiked and spiked[0].origin.value == "trend" and len(spiked[0].incident_ids) >= 3
+
+
+async def test_patch_deadlines_are_met_at_risk_overdue_and_on_track(demo: Demo) -> None:
+    ops = _operations(demo)
+    patches = [rfc for rfc in await demo.rfcs() if rfc.is_patch]
+    views = await ops.patches.urgency_for_rfcs([rfc.id for rfc in patches])
+    states = Counter(view.state for view in views.values())
+    assert {"on_track", "at_risk", "overdue", "met"} <= {str(getattr(s, "value", s)) for s in states}
+    met = [rfc for rfc in patches if str(getattr(views[rfc.id].state, "value", views[rfc.id].state)) == "met"]
+    holding = await ops.releases.releases_of_rfcs([rfc.id for rfc in met])
+    assert all(holding.get(rfc.id) for rfc in met)
+
+
+async def test_incidents_in_every_status_worked_confirmed_and_reopened(demo: Demo) -> None:
+    ops = _operations(demo)
+    incidents = await _all_incidents(demo, ops)
+    assert demo.figures.incidents == {s.value: sum(i.status is s for i in incidents) for s in IncidentStatus}
+    assert {i.status for i in incidents} == set(IncidentStatus)
+    assert {i.priority for i in incidents} == set(IncidentPriority)
+    assert {i.source.value for i in incidents} == {"manual", "customer", "alert"}
+    for spec in CUSTOMERS:
+        tenant = (await demo.cmdb.get_customer(demo.system, spec.key)).id
+        own = [i for i in incidents if i.tenant_id == tenant]
+        assert 15 <= len(own) <= 40, spec.key
+        # Spread over the history, October included.
+        assert min(i.created_at for i in own) < NOW - dt.timedelta(days=40)
+    assert all(NOW - dt.timedelta(days=HISTORY_DAYS) < i.created_at <= NOW for i in incidents)
+    assert any(i.reopen_count for i in incidents if i.status is IncidentStatus.CLOSED)
+    contacts = {spec.contact.name for spec in CUSTOMERS} | {spec.contact.username for spec in CUSTOMERS}
+    confirmed = [i for i in incidents if i.closure is not None and i.closure.confirmed_at is not None]
+    assert len(confirmed) > len(incidents) / 2
+    closed = next(i for i in confirmed if i.status is IncidentStatus.CLOSED)
+    history = await ops.incidents.history(demo.system, closed.id)
+    assert [e.action for e in history][:1] == ["created"] and "confirmed" in {e.action for e in history}
+    assert {e.actor_name for e in history if e.action == "confirmed"} <= contacts
+    actions: Counter[str] = Counter()
+    for incident in incidents:
+        actions.update(e.action for e in await ops.incidents.history(demo.system, incident.id))
+    assert actions["escalated"] >= 1 and actions["rfc_raised"] == 1 and actions["reopened"] >= 1
+    assert actions["time_recorded"] > len(incidents) and actions["communication"] > len(incidents) / 2
+    view = await ops.incidents.get(demo.system, closed.id)
+    assert view.time_entries and any(t.estimated_minutes for t in view.time_entries)
+    # The day after an RFC completed on its CI, an incident there shows the change.
+    sql_cu = await demo.rfc("scl-sql-cu")
+    db = await demo.ci("SCL", "scl-dispatch-db")
+    after = [i for i in incidents if db.id in i.ci_ids and i.created_at > sql_cu.updated_at - dt.timedelta(days=1)]
+    assert after
+    recent = await ops.incidents.recent_changes(demo.system, after[0].id)
+    assert sql_cu.key in {change.key for change in recent}
+
+
+async def test_alerts_opened_and_joined_incidents(demo: Demo) -> None:
+    ops = _operations(demo)
+    alerts, total = await ops.alerts.list_alerts(demo.system, limit=500)
+    assert total == len(alerts) == sum(demo.figures.alerts.values())
+    outcomes = Counter(a.outcome for a in alerts)
+    assert outcomes["opened"] >= 4 and outcomes["joined"] >= 2 and outcomes["ignored"] >= 1
+    assert {a.metric for a in alerts} >= {"cpu_percent", "disk_system_free_gb", "backup", "virus"}
+    from_alerts = [i for i in await _all_incidents(demo, ops) if i.source.value == "alert"]
+    assert {a.incident_id for a in alerts if a.outcome == "opened"} == {i.id for i in from_alerts}
+
+
+async def _problems(demo: Demo, ops: Operations) -> list[Problem]:
+    items, total = await ops.problems.list_problems(demo.system, limit=100)
+    assert len(items) == total
+    return items
+
+
+async def test_problems_link_incidents_record_a_known_error_and_one_is_solved_by_an_rfc(demo: Demo) -> None:
+    ops = _operations(demo)
+    problems = await _problems(demo, ops)
+    assert 2 <= len(problems) == sum(demo.figures.problems.values())
+    assert all(len(p.incident_ids) >= 3 for p in problems)
+    known = [p for p in problems if p.status is ProblemStatus.KNOWN_ERROR]
+    assert known and all(p.root_cause and p.workaround for p in known)
+    solved = [p for p in problems if p.status in (ProblemStatus.RESOLVED, ProblemStatus.CLOSED)]
+    assert solved and solved[0].rfc_key is not None and solved[0].resolution
+    rfc = (await demo.change.get(demo.system, solved[0].rfc_key)).rfc
+    assert rfc.state is RFCState.COMPLETED and rfc.origin.value == "problem"
+
+
+async def test_the_finished_month_is_reported_and_frozen_for_every_customer(demo: Demo) -> None:
+    ops = _operations(demo)
+    month = "2026-10"  # the month before the test clock's November
+    assert finished_month(NOW, [await demo.cmdb.get_customer(demo.system, s.key) for s in CUSTOMERS]) == month
+    assert demo.figures.reports == {month: len(CUSTOMERS)}
+    for spec in CUSTOMERS:
+        report = await ops.reports.monthly(demo.system, spec.key, month)
+        assert report.frozen and report.issued_at is not None and report.issued_at <= NOW
+        assert report.issued_at > dt.datetime(2026, 10, 31, tzinfo=dt.UTC)
+        assert report.data["incidents"]["total"] > 0, spec.key
+        assert not report.data["draft"]
+    # Somebody at each customer was told.
+    contact = await demo.actor("pat")
+    inbox, _, _ = await ops.notifications.inbox(contact, limit=100)
+    assert "report.monthly" in {n.kind for n in inbox}
+
+
+async def test_escalations_reach_the_service_managers_inbox(demo: Demo) -> None:
+    ops = _operations(demo)
+    sam = await demo.actor("sam")
+    inbox, _, _ = await ops.notifications.inbox(sam, limit=200)
+    kinds = Counter(n.kind for n in inbox)
+    assert any(kind.startswith("incident.") for kind in kinds) and any(kind.startswith("rfc_patch") for kind in kinds)
+    assert demo.figures.escalations >= 3
+    open_now = [i for i in await _all_incidents(demo, ops) if i.status is not IncidentStatus.CLOSED]
+    raised = await ops.notifications.escalations("incident", [i.id for i in open_now])
+    assert any(raised.values())
+
+
+async def test_operations_are_in_the_summary_and_the_demo_seeds_in_reasonable_time(demo: Demo) -> None:
+    text = demo.summary.describe()
+    for words in ("Releases: ", "Incidents: ", "Monitoring alerts: ", "Problems: ", "Monthly reports issued"):
+        assert words in text
+    assert demo.summary.seconds < 90  # about 20 s on SQLite; generous for slow CI machines
+    again = await seed_demo(demo.cmdb, demo.clock, provider_key=PROVIDER_KEY)
+    assert again.operations == demo.summary.operations
 
 
 # --- these empty the tables (the `db` fixture): keep them last ---------------------------------
