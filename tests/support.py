@@ -85,6 +85,13 @@ class World:
 
     @classmethod
     async def create(cls, clock: FakeClock) -> World:
+        # One transaction: the services' own transactions join it, so on PostgreSQL (where the
+        # tests run without a pool) the whole world is built on one connection, not dozens.
+        async with db.atomic(repo.engine()):
+            return await cls._create(clock)
+
+    @classmethod
+    async def _create(cls, clock: FakeClock) -> World:
         provider = await ensure_provider(clock, "PROV", "Keel Managed Services")
         service = CMDBService(clock, GraphCache())
         system = system_actor(provider)
