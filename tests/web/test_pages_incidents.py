@@ -356,3 +356,13 @@ async def test_customer_reopens_and_reports_through_the_form(
     assert created.status_code == 303  # recorded for their own tenant, whatever the form said
     key = created.headers["location"].split("/incidents/")[1].split("?")[0]
     assert (await desk.incidents.get(eve, key)).customer.key == "ACME"
+
+
+async def test_the_queue_opens_on_all_for_staff_who_are_not_engineers(
+    world: World, client: Client, desk: Desk, estate: dict[str, Any]
+) -> None:
+    incident = await record(desk, estate["mail"], priority="low", title="Mail slow")
+    await sign_in_browser(client, world, "sam")
+    queue = (await client.get("/incidents")).text
+    assert 'data-tab="all" aria-current="page"' in queue
+    assert incident.key in queue

@@ -331,7 +331,8 @@ async def incident_queue(
             can_report=may_report(actor),
             waiting=sum(1 for i in items if i.awaiting_confirmation),
         )
-    chosen = (tab or "mine").strip()
+    # Engineers work their own queue first; service managers and others oversee all of it.
+    chosen = (tab or ("mine" if actor.has_any(Role.ENGINEER) else "all")).strip()
     if chosen not in TABS:
         raise InvalidInput.field("tab", f"must be one of {', '.join(TABS)}")
     items, total = await incidents.queue(
