@@ -107,3 +107,30 @@ def if_match(request: Request[Any, Any, Any]) -> int | None:
     if not raw.isdigit():
         raise InvalidInput.field("If-Match", "must be the record's version number")
     return int(raw)
+
+
+async def json_object(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """An action's JSON body: empty means `{}`; anything but an object is refused naming `body`."""
+    import msgspec
+
+    from cmdb.errors import InvalidInput
+
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        decoded = msgspec.json.decode(raw)
+    except msgspec.DecodeError as error:
+        raise InvalidInput.field("body", f"is not valid JSON ({error})") from error
+    if not isinstance(decoded, dict):
+        raise InvalidInput.field("body", "must be a JSON object")
+    return decoded
+
+
+def expected_version(request: Request[Any, Any, Any], body: dict[str, Any]) -> int | None:
+    """The version the caller read: `If-Match`, else `version` in the body (taken out of it)."""
+    version = if_match(request)
+    body_version = body.pop("version", None)
+    if version is None and isinstance(body_version, int) and not isinstance(body_version, bool):
+        version = body_version
+    return version

@@ -59,6 +59,10 @@ def error_body(error: DomainError) -> dict[str, Any]:
         body["allowed"] = list(error.allowed)
     if isinstance(error, StaleVersion):
         body["version"] = error.current_version
+    missing = getattr(error, "missing", None)
+    if isinstance(missing, tuple):
+        # What an action lacks (a release's evidence), item by item, besides the sentence.
+        body["missing"] = list(missing)
     return body
 
 

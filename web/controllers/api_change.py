@@ -13,19 +13,11 @@ from change.services import ChangeService
 from cmdb.errors import InvalidInput
 from cmdb.models import Actor
 from cmdb.services import CMDBService
-from web.deps import if_match, parse_ref
+from web.deps import expected_version, json_object, parse_ref
 from web.presenters import history_json, rfc_json
 
 Limit = Annotated[int, Parameter(ge=1, le=500)]
 Offset = Annotated[int, Parameter(ge=0)]
-
-
-def _expected_version(request: Request[Any, Any, Any], body: dict[str, Any]) -> int | None:
-    version = if_match(request)
-    body_version = body.pop("version", None)
-    if version is None and isinstance(body_version, int):
-        version = body_version
-    return version
 
 
 class RFCController(Controller):
@@ -160,7 +152,7 @@ class RFCController(Controller):
         request: Request[Any, Any, Any],
     ) -> dict[str, Any]:
         changes = dict(data)
-        version = _expected_version(request, changes)
+        version = expected_version(request, changes)
         rfc = await change.update(actor, parse_ref(ref), changes, version)
         return rfc_json(rfc, await cmdb.customer_keys({rfc.tenant_id}))
 
@@ -174,19 +166,8 @@ class RFCController(Controller):
         action: str,
         request: Request[Any, Any, Any],
     ) -> dict[str, Any]:
-        raw = await request.body()
-        body: dict[str, Any] = {}
-        if raw.strip():
-            import msgspec
-
-            try:
-                decoded = msgspec.json.decode(raw)
-            except msgspec.DecodeError as error:
-                raise InvalidInput.field("body", f"is not valid JSON ({error})") from error
-            if not isinstance(decoded, dict):
-                raise InvalidInput.field("body", "must be a JSON object")
-            body = decoded
-        version = _expected_version(request, body)
+        body = await json_object(request)
+        version = expected_version(request, body)
         rfc = await change.act(actor, parse_ref(ref), action, body, expected_version=version)
         result = rfc_json(rfc, await cmdb.customer_keys({rfc.tenant_id}))
         from change.workflow import allowed_actions

@@ -6,18 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
 
-from cmdb.errors import InvalidInput
 from cmdb.models import Actor
 from cmdb.services import CMDBService
 from incident.matching import MatchScore
 from incident.models import Communication, Incident, TimeEntry
 from incident.services import IncidentService, IncidentView
-from web.deps import if_match, parse_ref
+from web.deps import expected_version, json_object, parse_ref
 from web.presenters import history_json
 
 Limit = Annotated[int, Parameter(ge=1, le=500)]
@@ -135,27 +133,6 @@ def match_json(incident: Incident, score: MatchScore, customer_keys: Mapping[int
     }
 
 
-async def _body(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        decoded = msgspec.json.decode(raw)
-    except msgspec.DecodeError as error:
-        raise InvalidInput.field("body", f"is not valid JSON ({error})") from error
-    if not isinstance(decoded, dict):
-        raise InvalidInput.field("body", "must be a JSON object")
-    return decoded
-
-
-def _expected_version(request: Request[Any, Any, Any], body: dict[str, Any]) -> int | None:
-    version = if_match(request)
-    body_version = body.pop("version", None)
-    if version is None and isinstance(body_version, int) and not isinstance(body_version, bool):
-        version = body_version
-    return version
-
-
 class IncidentController(Controller):
     path = "/api/incidents"
     tags = ["incidents"]
@@ -225,8 +202,8 @@ class IncidentController(Controller):
     async def update_incident(
         self, incidents: IncidentService, actor: Actor, ref: str, request: Request[Any, Any, Any]
     ) -> dict[str, Any]:
-        body = await _body(request)
-        version = _expected_version(request, body)
+        body = await json_object(request)
+        version = expected_version(request, body)
         incident = await incidents.update(actor, parse_ref(ref), body, version)
         return view_json(await incidents.get(actor, incident.id))
 
@@ -236,8 +213,8 @@ class IncidentController(Controller):
     ) -> dict[str, Any]:
         """acknowledge, set-priority, assign, take, hold, resume, resolve, confirm, reopen,
         escalate, raise-rfc, close, link. Answers the updated record."""
-        body = await _body(request)
-        version = _expected_version(request, body)
+        body = await json_object(request)
+        version = expected_version(request, body)
         incident = await incidents.act(actor, parse_ref(ref), action, body, expected_version=version)
         return view_json(await incidents.get(actor, incident.id))
 

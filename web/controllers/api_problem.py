@@ -9,13 +9,12 @@ from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
 
-from cmdb.errors import InvalidInput
 from cmdb.models import Actor
 from cmdb.services import CMDBService
 from problem.models import Problem
 from problem.services import ProblemService
 from problem.workflow import allowed_actions
-from web.deps import if_match, parse_ref
+from web.deps import expected_version, json_object, parse_ref
 from web.presenters import history_json
 
 Limit = Annotated[int, Parameter(ge=1, le=500)]
@@ -51,21 +50,6 @@ def problem_json(
     if allowed is not None:
         body["allowed_actions"] = allowed
     return body
-
-
-async def _body(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    import msgspec
-
-    try:
-        decoded = msgspec.json.decode(raw)
-    except msgspec.DecodeError as error:
-        raise InvalidInput.field("body", f"is not valid JSON ({error})") from error
-    if not isinstance(decoded, dict):
-        raise InvalidInput.field("body", "must be a JSON object")
-    return decoded
 
 
 class ProblemController(Controller):
@@ -153,11 +137,8 @@ class ProblemController(Controller):
         action: str,
         request: Request[Any, Any, Any],
     ) -> dict[str, Any]:
-        body = await _body(request)
-        version = if_match(request)
-        body_version = body.pop("version", None)
-        if version is None and isinstance(body_version, int) and not isinstance(body_version, bool):
-            version = body_version
+        body = await json_object(request)
+        version = expected_version(request, body)
         problem = await problems.act(actor, parse_ref(ref), action, body, expected_version=version)
         return problem_json(problem, await cmdb.customer_keys({problem.tenant_id}), allowed_actions(problem, actor))
 

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
 
-from cmdb.errors import InvalidInput
 from cmdb.models import Actor
 from cmdb.services import CMDBService
-from release.models import Deployment, MissingEvidence, Release, ReleaseTest
+from release.models import Deployment, Release, ReleaseTest
 from release.services import ReleaseService, ReleaseView
-from web.deps import if_match, parse_ref
-from web.errors import error_body
+from web.deps import expected_version, json_object, parse_ref
 from web.presenters import history_json
 
 Limit = Annotated[int, Parameter(ge=1, le=500)]
@@ -127,36 +124,9 @@ def release_json(view: ReleaseView) -> dict[str, Any]:
     return body
 
 
-def missing_evidence(request: Request[Any, Any, Any], error: MissingEvidence) -> Response[Any]:
-    """409 naming each missing piece of evidence in `missing`, besides the sentence in `detail`."""
-    return Response(content={**error_body(error), "missing": list(error.missing)}, status_code=409)
-
-
-def _expected_version(request: Request[Any, Any, Any], body: dict[str, Any]) -> int | None:
-    version = if_match(request)
-    body_version = body.pop("version", None)
-    if version is None and isinstance(body_version, int):
-        version = body_version
-    return version
-
-
-async def _json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        decoded = msgspec.json.decode(raw)
-    except msgspec.DecodeError as error:
-        raise InvalidInput.field("body", f"is not valid JSON ({error})") from error
-    if not isinstance(decoded, dict):
-        raise InvalidInput.field("body", "must be a JSON object")
-    return decoded
-
-
 class ReleaseController(Controller):
     path = "/api/releases"
     tags = ["releases"]
-    exception_handlers = {MissingEvidence: missing_evidence}
 
     @get("/")
     async def list_releases(
@@ -203,8 +173,8 @@ class ReleaseController(Controller):
     async def act(
         self, releases: ReleaseService, actor: Actor, ref: str, action: str, request: Request[Any, Any, Any]
     ) -> dict[str, Any]:
-        body = await _json_body(request)
-        version = _expected_version(request, body)
+        body = await json_object(request)
+        version = expected_version(request, body)
         release = await releases.act(actor, parse_ref(ref), action, body, expected_version=version)
         return release_json(await releases.get(actor, release.id))
 
