@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -156,11 +157,44 @@ def sqlite_path(url: str) -> str | None:
     return url
 
 
+class KeelPostgresEngine(PostgresEngine):
+    """Piccolo's PostgreSQL engine with one asyncpg pool per event loop instead of one per engine.
+
+    A pool belongs to the loop it was made on. The application has one loop per worker, but
+    Litestar's test client serves requests on a loop of its own beside the tests' (litestar
+    #1920): with a single `pool` attribute one of them would use connections of the other loop,
+    or run without a pool and open a connection per query. Keyed by the running loop, each
+    gets its own pool (`start_connection_pool` on that loop); a loop without one falls back to
+    a connection per query, as stock Piccolo does."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def pool(self) -> Any:
+        try:
+            return self._pools.get(asyncio.get_running_loop())
+        except RuntimeError:  # no running loop: nothing can use a pool here
+            return None
+
+    @pool.setter
+    def pool(self, value: Any) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # Piccolo's constructor clears the pool before any loop runs
+        if value is None:
+            self._pools.pop(loop, None)
+        else:
+            self._pools[loop] = value
+
+
 def engine_from_url(url: str | None = None) -> Engine:
     url = url or os.environ.get("KEEL_DATABASE_URL") or DEFAULT_DATABASE
     path = sqlite_path(url)
     if path is None:
-        return PostgresEngine(config={"dsn": url.replace("postgres://", "postgresql://", 1)})
+        return KeelPostgresEngine(config={"dsn": url.replace("postgres://", "postgresql://", 1)})
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     return KeelSQLiteEngine(path=path, synchronous=os.environ.get("KEEL_SQLITE_SYNCHRONOUS", "FULL").upper())

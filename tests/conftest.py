@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from cmdb import repository as repo
 from tests.support import (
     FakeClock,
     World,
@@ -31,10 +32,15 @@ from tests.support import (
 
 @pytest.fixture(scope="session")
 async def database() -> AsyncIterator[None]:
-    # No asyncpg pool here: Litestar's AsyncTestClient serves requests on another event loop
-    # than the tests' own (litestar #1920), and a pool belongs to one loop.
+    # The tests' loop gets its own pool; the app under test opens another on the test client's
+    # loop at start-up (litestar #1920: they differ), which KeelPostgresEngine keeps apart.
     await migrate_fresh()
+    engine = repo.engine()
+    if engine.engine_type == "postgres":
+        await engine.start_connection_pool(min_size=1, max_size=20)  # type: ignore[attr-defined]
     yield
+    if engine.engine_type == "postgres":
+        await engine.close_connection_pool()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

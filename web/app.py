@@ -211,7 +211,7 @@ def create_app(
             path="/schema",
         ),
         state=state,
-        on_startup=[open_pool, start_scheduler] if settings.database_url.startswith("postgres") else [start_scheduler],
+        on_startup=[open_pool, start_scheduler],
         on_shutdown=[stop_scheduler, close_pool],
         debug=settings.debug,
     )
