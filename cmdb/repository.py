@@ -690,16 +690,17 @@ async def blackouts_for(tenant_id: int) -> list[BlackoutRecord]:
 
 
 async def next_in_sequence(name: str) -> int:
-    """The next number of a human-key sequence (RFC-2026 -> 42), inside the caller's transaction."""
-    rows = (
-        await KeySequenceTable.update({KeySequenceTable.last_value: KeySequenceTable.last_value + 1})
-        .where(KeySequenceTable.name == name)
-        .returning(KeySequenceTable.last_value)
-    )
-    if rows:
-        return int(rows[0]["last_value"])
-    await KeySequenceTable.insert(KeySequenceTable(name=name, last_value=1))
-    return 1
+    """The next number of a human-key sequence (RFC-2026 -> 42), inside the caller's transaction.
+    One upsert, so two transactions taking the first number of a new year cannot both insert."""
+    async with db.atomic(engine()):
+        rows = await db.fetch(
+            engine(),
+            'INSERT INTO "key_sequence" ("name", "last_value") VALUES (?, 1) '
+            'ON CONFLICT ("name") DO UPDATE SET "last_value" = "key_sequence"."last_value" + 1 '
+            'RETURNING "last_value"',
+            name,
+        )
+    return int(rows[0]["last_value"])
 
 
 __all__ = ["engine"]
