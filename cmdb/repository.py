@@ -40,7 +40,6 @@ from cmdb.tables import (
     GraphLogTable,
     GraphRevisionTable,
     HistoryTable,
-    KeySequenceTable,
     PersonTable,
     RelationshipTable,
     SignInAttemptTable,
