@@ -242,22 +242,24 @@ class ReportService:
     async def compute(self, customer: Customer, period: ReportPeriod) -> dict[str, Any]:
         now = self.clock.now()
         start, end = period.start, period.end
+        # The RFC section first: its reads then come back early and the shaping of its
+        # thousands of rows in Python overlaps the aggregates still running on the database.
         (
+            rfcs,
             buckets,
             scalars,
             items,
             alerts_by_metric,
-            rfcs,
             patch_compliance,
             problems,
             repeated,
             releases,
         ) = await _together(
+            self._rfc_section(customer.id, period, now),
             repo.incident_buckets(customer.id, start, end, period.week_starts, now),
             repo.incident_scalars(customer.id, start, end, min(end, now)),
             repo.notable_incidents(customer.id, start, end),
             repo.alert_counts(customer.id, start, end),
-            self._rfc_section(customer.id, period, now),
             self._patch_compliance(customer, period.month),
             repo.problems_of_month(customer.id, start, end),
             repo.repeated_cis(customer.id, start, end),
@@ -367,28 +369,35 @@ class ReportService:
 
     async def _rfc_section(self, tenant_id: int, period: ReportPeriod, now: dt.datetime) -> dict[str, Any]:
         cut = min(period.end, now)
-        open_rows = await repo.rfcs_open_at(tenant_id, cut)
-        outcomes = await repo.rfc_outcomes(tenant_id, period.start, period.end, ("completed", *REVERSED_ACTIONS))
+        open_rows, outcomes = await _together(
+            repo.rfcs_open_at(tenant_id, cut),
+            repo.rfc_outcomes(tenant_id, period.start, period.end, ("completed", *REVERSED_ACTIONS)),
+        )
 
-        def item(row: Mapping[str, Any], state: str) -> dict[str, Any]:
+        labels = STATE_LABELS
+
+        def item(row: Sequence[Any]) -> dict[str, Any]:
+            # row is repo.RFC_ROW: id, key, title, state, priority, type, urgency, created_at
             return {
-                "id": row["id"],
-                "key": row["key"],
-                "title": row["title"],
-                "state": state,
-                "state_label": STATE_LABELS.get(state, state),
-                "priority": row["priority"],
-                "type": row["type"],
-                "urgency": row["urgency"],
-                "created_at": _iso(row["created_at"]),
+                "id": row[0],
+                "key": row[1],
+                "title": row[2],
+                "state": row[3],
+                "state_label": labels.get(row[3], row[3]),
+                "priority": row[4],
+                "type": row[5],
+                "urgency": row[6],
+                "created_at": _iso(row[7]),
             }
 
-        open_items = [item(row, row["state"]) for row in open_rows]
+        open_items = [item(row) for row in open_rows]
         completed: list[dict[str, Any]] = []
         reversed_: list[dict[str, Any]] = []
         for row in outcomes:
-            entry = {**item(row, row["state"]), "outcome": row["action"], "at": row["at"].isoformat()}
-            (completed if row["action"] == "completed" else reversed_).append(entry)
+            entry = item(row)
+            entry["outcome"] = row[8]
+            entry["at"] = _iso(row[9])
+            (completed if row[8] == "completed" else reversed_).append(entry)
         by_state: dict[str, int] = {}
         for entry in open_items:
             by_state[entry["state"]] = by_state.get(entry["state"], 0) + 1
