@@ -26,7 +26,7 @@ from change.services import ChangeService
 from cmdb import repository as cmdb_repo
 from cmdb.calendar import BusinessCalendar
 from cmdb.db import atomic
-from cmdb.errors import Conflict, DomainError, FieldProblem, Forbidden, InvalidInput
+from cmdb.errors import Conflict, FieldProblem, Forbidden, InvalidInput
 from cmdb.models import Actor, Customer, Scope
 from cmdb.notifications import NotificationService
 from cmdb.scheduler import Job
@@ -414,18 +414,10 @@ class ReportService:
             "state_basis": "state at the end of the month, rebuilt from each RFC's history",
         }
 
-    async def _patch_compliance(self, customer: Customer, month: str) -> dict[str, Any] | None:
-        compliance = getattr(self.patches, "compliance", None)
-        if compliance is None:
-            return None
+    async def _patch_compliance(self, customer: Customer, month: str) -> dict[str, Any]:
         provider = await self.cmdb.provider()
-        try:
-            result = await compliance(system_actor(provider), customer.id, month)
-        except (DomainError, NotImplementedError):
-            log.warning("patch compliance unavailable for %s %s", customer.key, month, exc_info=True)
-            return None
-        as_dict = getattr(result, "as_dict", None)
-        return dict(as_dict()) if callable(as_dict) else dict(result) if isinstance(result, Mapping) else None
+        result = await self.patches.compliance(system_actor(provider), customer.id, month)
+        return dict(result.as_dict())
 
     @staticmethod
     def _findings(
